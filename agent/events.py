@@ -1,0 +1,206 @@
+"""Typed events: the one stream the agent loop produces and every consumer (page, CLI, tests) reads.
+
+Every event is a frozen dataclass with a ``type`` tag. ``to_dict()`` gives the JSON shape the CLI's
+``--json`` mode prints (one object per line). Nothing here imports a UI toolkit.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Union
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A rich output produced by a tool: a PNG chart, an SVG, an HTML table, ...
+
+    ``data`` holds raw bytes for binary formats (png, jpeg) and text for textual ones (svg, html, markdown).
+    """
+
+    mime: str
+    data: bytes | str
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        if isinstance(self.data, bytes):
+            return {"mime": self.mime, "name": self.name, "base64": base64.b64encode(self.data).decode()}
+        return {"mime": self.mime, "name": self.name, "text": self.data}
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool hands back: text for the model (already cut to size), the uncut text for people, rich artifacts."""
+
+    output: str = ""
+    is_error: bool = False
+    artifacts: tuple[Artifact, ...] = ()
+    full_output: str | None = None  # uncut text when ``output`` was shortened for the model
+
+    @property
+    def display_output(self) -> str:
+        return self.full_output if self.full_output is not None else self.output
+
+
+class _Event:
+    type: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, (ToolResult, Usage)):
+                value = _plain(value)
+            out[f.name] = value
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, ToolResult):
+        return {
+            "output": value.output,
+            "is_error": value.is_error,
+            "artifacts": [a.to_dict() for a in value.artifacts],
+        }
+    if isinstance(value, Usage):
+        return dataclasses.asdict(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts (cumulative for whatever the event covers) and an estimated cost in US dollars."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cost_usd + other.cost_usd,
+        )
+
+
+@dataclass(frozen=True)
+class TextDelta(_Event):
+    type: ClassVar[str] = "text"
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta(_Event):
+    type: ClassVar[str] = "thinking"
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolStarted(_Event):
+    """The model opened a tool_use block; its input has not arrived yet."""
+
+    type: ClassVar[str] = "tool_started"
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolInputDelta(_Event):
+    """More of the tool's input JSON arrived. ``input`` is the best parse of everything so far."""
+
+    type: ClassVar[str] = "tool_input"
+    id: str
+    name: str
+    partial_json: str
+    input: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolRunning(_Event):
+    """The input is complete and the tool is now executing in the sandbox."""
+
+    type: ClassVar[str] = "tool_running"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolOutput(_Event):
+    """A piece of live output (stdout / stderr) from a running tool."""
+
+    type: ClassVar[str] = "tool_output"
+    id: str
+    name: str
+    stream: Literal["stdout", "stderr"]
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolFinished(_Event):
+    type: ClassVar[str] = "tool_finished"
+    id: str
+    name: str
+    result: ToolResult
+    duration: float  # seconds
+
+
+@dataclass(frozen=True)
+class UsageUpdate(_Event):
+    """Usage of one model request (``turn``) and of the whole session so far (``session``)."""
+
+    type: ClassVar[str] = "usage"
+    turn: Usage
+    session: Usage
+
+
+@dataclass(frozen=True)
+class SandboxStatus(_Event):
+    """The session's sandbox changed state: starting, ready, restarted (earlier state lost), closed, failed."""
+
+    type: ClassVar[str] = "sandbox"
+    state: Literal["starting", "ready", "restarted", "closed", "failed"]
+    provider: Literal["local", "e2b"]
+    sandbox_id: str = ""
+    expires_at: float | None = None  # unix time
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Error(_Event):
+    """Something went wrong. ``message`` is plain words for a person (never a traceback, never a key)."""
+
+    type: ClassVar[str] = "error"
+    kind: str  # auth | rate_limit | overloaded | server | bad_request | connection | timeout | sandbox | cancelled | limit
+    message: str
+    retrying: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Done(_Event):
+    """Always the last event of a turn."""
+
+    type: ClassVar[str] = "done"
+    stop_reason: str  # end_turn | max_tokens | tool_limit | cancelled | error | refusal ...
+    usage: Usage = field(default_factory=Usage)
+
+
+Event = Union[
+    TextDelta,
+    ThinkingDelta,
+    ToolStarted,
+    ToolInputDelta,
+    ToolRunning,
+    ToolOutput,
+    ToolFinished,
+    UsageUpdate,
+    SandboxStatus,
+    Error,
+    Done,
+]
