@@ -1,0 +1,185 @@
+"""Unit tests for webui.render: events in, chat messages out (no browser, no server).
+
+They live beside the browser tests because they test the same page; they are not marked ``browser``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import gradio as gr
+
+from agent.events import (
+    Artifact,
+    Done,
+    Error,
+    SandboxStatus,
+    TextDelta,
+    ThinkingDelta,
+    ToolFinished,
+    ToolInputDelta,
+    ToolOutput,
+    ToolResult,
+    ToolRunning,
+    ToolStarted,
+    Usage,
+    UsageUpdate,
+)
+from webui.artifacts import ArtifactStore
+from webui.render import TurnRenderer, clip_middle, fence, render_events, tool_title
+
+
+def _clock():
+    ticks = itertools.count()
+    return lambda: float(next(ticks))
+
+
+def _titles(messages):
+    return [m.metadata.get("title") for m in messages]
+
+
+def test_text_streams_into_one_message():
+    r = TurnRenderer(clock=_clock())
+    r.feed(TextDelta("Hel"))
+    assert [m.content for m in r.messages()] == ["Hel"]
+    r.feed(TextDelta("lo"))
+    r.feed(Done("end_turn"))
+    msgs = r.messages()
+    assert [m.content for m in msgs] == ["Hello"]
+    assert msgs[0].metadata == {}
+
+
+def test_thinking_becomes_collapsible_step_done_when_text_starts():
+    r = TurnRenderer(clock=_clock())
+    r.feed(ThinkingDelta("let me "))
+    r.feed(ThinkingDelta("think"))
+    (step,) = r.messages()
+    assert step.metadata["title"] == "Thinking" and step.metadata["status"] == "pending"
+    assert step.content == "let me think"
+    r.feed(TextDelta("Answer"))
+    step, text = r.messages()
+    assert step.metadata["status"] == "done" and step.metadata["duration"] > 0
+    assert text.content == "Answer" and not text.metadata
+
+
+def test_tool_step_pending_then_done_with_input_output_and_duration():
+    r = TurnRenderer(clock=_clock())
+    r.feed(ToolStarted("t1", "run_command"))
+    (step,) = r.messages()
+    assert step.metadata["status"] == "pending" and step.metadata["title"] == "run_command"
+    r.feed(ToolInputDelta("t1", "run_command", '{"command": "npm i', {"command": "npm i"}))
+    r.feed(ToolInputDelta("t1", "run_command", 'nstall react"}', {"command": "npm install react"}))
+    (step,) = r.messages()
+    assert step.metadata["title"] == "run_command · npm install react"
+    assert "$ npm install react" in step.content
+    r.feed(ToolRunning("t1", "run_command", {"command": "npm install react"}))
+    r.feed(ToolOutput("t1", "run_command", "stdout", "added 3 packages\n"))
+    (step,) = r.messages()
+    assert step.metadata["status"] == "pending" and "added 3 packages" in step.content
+    r.feed(ToolFinished("t1", "run_command", ToolResult(output="added 3 packages\nexit code 0"), 1.234))
+    (step,) = r.messages()
+    assert step.metadata["status"] == "done"
+    assert step.metadata["duration"] == 1.23
+    assert "exit code 0" in step.content and "✗" not in step.metadata["title"]
+
+
+def test_failed_tool_is_marked_in_title():
+    msgs = render_events(
+        [
+            ToolRunning("t1", "execute_code", {"code": "1/0", "language": "python"}),
+            ToolFinished("t1", "execute_code", ToolResult(output="ZeroDivisionError", is_error=True), 0.5),
+            Done("end_turn"),
+        ]
+    )
+    step = msgs[0]
+    assert step.metadata["title"].startswith("✗ execute_code · python")
+    assert step.metadata["log"] == "failed" and step.metadata["status"] == "done"
+    assert "ZeroDivisionError" in step.content and "```python\n1/0\n```" in step.content
+
+
+def test_write_file_title_and_language():
+    title = tool_title("write_file", {"path": "src/App.jsx", "content": "x"})
+    assert title == "write_file · src/App.jsx"
+    msgs = render_events([ToolRunning("t", "write_file", {"path": "src/App.jsx", "content": "export default 1"})])
+    assert "```jsx\nexport default 1\n```" in msgs[0].content
+
+
+def test_stop_marks_pending_steps_stopped_and_adds_note():
+    r = TurnRenderer(clock=_clock())
+    r.feed(ToolRunning("t1", "run_command", {"command": "sleep 100"}))
+    r.feed(Error("cancelled", "Stopped by the user."))
+    r.feed(Done("cancelled"))
+    step, note = r.messages()
+    assert step.metadata["status"] == "done" and step.metadata["log"] == "stopped"
+    assert step.metadata["title"].startswith("■ run_command")
+    assert note.content == "Stopped."
+    assert not r.has_pending
+
+
+def test_error_is_a_short_note_and_retry_notice_is_transient():
+    r = TurnRenderer(clock=_clock())
+    r.feed(Error("overloaded", "Claude is overloaded right now.", retrying=True, retry_after=2))
+    assert "Retrying in 2 s" in r.messages()[0].content
+    r.feed(TextDelta("ok"))
+    assert [m.content for m in r.messages()] == ["ok"]
+    r.feed(Error("overloaded", "Claude is overloaded right now. Please try again in a minute."))
+    r.feed(Done("error"))
+    msgs = r.messages()
+    assert msgs[-1].content.startswith("⚠️ Claude is overloaded")
+    assert "Traceback" not in msgs[-1].content
+
+
+def test_png_artifact_is_written_to_cache_and_shown_inline(tmp_path):
+    store = ArtifactStore(tmp_path)
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 10
+    msgs = render_events(
+        [
+            ToolRunning("t1", "execute_code", {"code": "plt.show()"}),
+            ToolFinished(
+                "t1",
+                "execute_code",
+                ToolResult(artifacts=(Artifact("image/png", png, "chart.png"), Artifact("text/html", "<b>hi</b>"))),
+                0.1,
+            ),
+            TextDelta("Here it is."),
+        ],
+        artifacts=store,
+    )
+    step, image, html, text = msgs
+    assert image.content["path"].startswith(str(store.folder)) and image.content["path"].endswith(".png")
+    assert open(image.content["path"], "rb").read() == png
+    assert isinstance(html.content, gr.HTML)
+    assert text.content == "Here it is."
+    store.cleanup()
+    assert not store.folder.exists()
+
+
+def test_usage_does_not_change_chat_and_sandbox_failure_is_explained():
+    r = TurnRenderer(clock=_clock())
+    r.feed(UsageUpdate(Usage(1, 2), Usage(1, 2)))
+    assert not r.changed and r.messages() == []
+    r.feed(SandboxStatus("failed", "local", message="bubblewrap is not installed"))
+    assert "bubblewrap is not installed" in r.messages()[0].content
+
+
+def test_empty_turn_says_no_reply_and_length_limit_is_explained():
+    assert render_events([Done("end_turn")])[0].content == "*(No reply.)*"
+    msgs = render_events([TextDelta("abc"), Done("max_tokens")])
+    assert "length limit" in msgs[-1].content
+
+
+def test_fence_survives_backticks_and_clip_keeps_head_and_tail():
+    text = "a ``` b"
+    assert fence(text).startswith("````\n")
+    clipped = clip_middle("x" * 100 + "y" * 100, 60)
+    assert clipped.startswith("x") and clipped.endswith("y") and "140 characters not shown" in clipped
+
+
+def test_messages_reuses_objects_and_only_rebuilds_changed_blocks():
+    r = TurnRenderer(clock=_clock())
+    r.feed(TextDelta("a"))
+    first = r.messages()
+    r.feed(ToolRunning("t", "run_command", {"command": "ls"}))
+    second = r.messages()
+    assert second[0] is first[0]
+    assert len(second) == 2
