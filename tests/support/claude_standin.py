@@ -219,6 +219,14 @@ class RecordedRequest:
     def messages(self) -> list[dict[str, Any]]:
         return self.body.get("messages", [])
 
+    @property
+    def api_key(self) -> str | None:
+        """The key the client sent (this SDK sends ``Authorization: Bearer``; older ones ``x-api-key``)."""
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:]
+        return self.headers.get("x-api-key")
+
     def tool_results(self) -> list[dict[str, Any]]:
         """The tool_result blocks of the last user message (what the agent answered the tool calls with)."""
         if not self.messages or self.messages[-1].get("role") != "user":
