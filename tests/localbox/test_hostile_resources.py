@@ -232,7 +232,7 @@ def test_disk_filler_in_shell(localbox, bystander) -> None:
             lambda: victim.commands.run("dd if=/dev/zero of=/home/user/dd.bin bs=1M count=4096", timeout=180)
         )
         assert failed, "dd wrote 4 GiB: no disk limit"
-        assert re.search(r"No space left|File too large|quota", text), text[-500:]
+        assert re.search(r"No space left|File too large|limit exceeded|quota", text), text[-500:]
         victim.commands.run("rm -f /home/user/dd.bin")
         assert_bystander_intact(bystander)
 
