@@ -169,3 +169,41 @@ __all__ = [
     "Done", "Error", "SandboxStatus", "TextDelta", "ThinkingDelta", "ToolFinished", "ToolInputDelta",
     "ToolOutput", "ToolRunning", "ToolStarted",
 ]
+
+
+def assert_valid_transcript(messages: list[dict[str, Any]]) -> None:
+    """The Messages API's shape rules: user first, roles alternate, every tool_use answered next turn."""
+    assert messages, "the transcript is empty"
+    assert messages[0]["role"] == "user", f"the transcript must start with a user message: {messages[0]}"
+    for a, b in zip(messages, messages[1:]):
+        assert a["role"] != b["role"], f"two {a['role']} messages in a row:\n{_short(json.dumps(a), 300)}\n{_short(json.dumps(b), 300)}"
+    for i, m in enumerate(messages):
+        content = m.get("content")
+        blocks = content if isinstance(content, list) else []
+        uses = [blk["id"] for blk in blocks if isinstance(blk, dict) and blk.get("type") == "tool_use"]
+        if m["role"] == "assistant" and uses:
+            assert i + 1 < len(messages), f"the transcript ends with unanswered tool_use blocks {uses}"
+            nxt = messages[i + 1].get("content")
+            answered = [blk.get("tool_use_id") for blk in (nxt if isinstance(nxt, list) else [])
+                        if isinstance(blk, dict) and blk.get("type") == "tool_result"]
+            assert sorted(answered) == sorted(uses), f"tool_use {uses} answered by tool_result {answered}"
+        if m["role"] == "assistant":
+            assert content, f"an empty assistant message is invalid: {m}"
+
+
+def all_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tool_result block in a transcript (or a recorded request's messages)."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if m.get("role") == "user" and isinstance(content, list):
+            out.extend(b for b in content if isinstance(b, dict) and b.get("type") == "tool_result")
+    return out
+
+
+def run(coro: Any) -> Any:
+    """Run one test scenario on a fresh event loop."""
+    return asyncio.run(coro)
+
+
+__all__ += ["assert_valid_transcript", "all_tool_results", "run"]

@@ -1,0 +1,158 @@
+"""API failures: plain-words Error events, Done(stop_reason="error"), a valid transcript, and the next turn works."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.agent.helpers import (
+    Error, TextDelta, ToolRunning, agent_session, assert_valid_transcript, collect, make_settings, run,
+)
+from tests.support.claude_standin import (
+    Hang, Reply, Text, ToolUse, forbidden, overloaded, prompt_too_long, rate_limited, server_error, text_reply,
+    unauthorized,
+)
+
+TECHNICAL = re.compile(r"Traceback|File \"|Exception|Error code:|\{'type'|request_id|httpx|anthropic\.", re.I)
+
+
+def _assert_plain(err: Error, claude) -> None:
+    assert err.message and len(err.message) < 400, f"error message should be short plain words: {err.message!r}"
+    assert not TECHNICAL.search(err.message), f"error message looks technical: {err.message!r}"
+    assert claude.api_key not in err.message
+
+
+def _failed_turn_then_recovery(claude, provider, first_prompt="hello", **settings_changes):
+    """Run a turn expected to fail, then a normal turn; return both turns and the transcript."""
+
+    async def scenario():
+        async with agent_session(make_settings(claude, **settings_changes), provider) as s:
+            t1 = await collect(s, first_prompt)
+            claude.respond_with(None)
+            claude.push(text_reply("Back again."))
+            t2 = await collect(s, "try again")
+            return t1, t2, list(s.messages)
+
+    return run(scenario())
+
+
+@pytest.mark.parametrize("response, kinds, words", [
+    (unauthorized(), {"auth"}, r"key"),
+    (forbidden(), {"auth", "permission"}, r"key|permission|access"),
+    (prompt_too_long(), {"bad_request"}, r"new (chat|conversation)"),
+])
+def test_non_retryable_http_errors(claude, provider, response, kinds, words):
+    claude.push(response)
+    t1, t2, messages = _failed_turn_then_recovery(claude, provider)
+    errors = t1.errors
+    assert errors, f"an Error event is expected; events:\n{t1.describe()}"
+    assert errors[-1].kind in kinds, f"kind {errors[-1].kind!r} not in {kinds}"
+    _assert_plain(errors[-1], claude)
+    assert re.search(words, errors[-1].message, re.I), f"the message should say what to do: {errors[-1].message!r}"
+    assert t1.done.stop_reason == "error", t1.describe()
+    assert len([r for r in claude.requests if "hello" in r.last_user_text()]) == 1, "must not be retried"
+    assert t2.text == "Back again." and t2.done.stop_reason == "end_turn", t2.describe()
+    assert_valid_transcript(messages)
+    assert_valid_transcript(claude.requests[-1].messages)
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda: overloaded(), "overloaded"),
+    (lambda: server_error(), "server"),
+])
+def test_retryable_http_errors_exhausted(claude, provider, make, kind):
+    claude.respond_with(lambda req: make())
+    t1, t2, messages = _failed_turn_then_recovery(claude, provider)
+    errors = t1.errors
+    assert errors and errors[-1].kind == kind, f"expected Error(kind={kind!r}); events:\n{t1.describe()}"
+    assert not errors[-1].retrying, "the last Error must not claim a retry is coming"
+    _assert_plain(errors[-1], claude)
+    assert t1.done.stop_reason == "error"
+    assert len(claude.requests) >= 3, "the SDK should have retried a 5xx before giving up"
+    assert t2.text == "Back again.", t2.describe()
+    assert_valid_transcript(messages)
+
+
+def test_rate_limit_then_success_through_retry(claude, provider):
+    claude.push(rate_limited(retry_after=1), text_reply("Made it after waiting."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, "hello")
+
+    turn = run(scenario())
+    assert turn.text == "Made it after waiting.", turn.describe()
+    assert turn.done.stop_reason == "end_turn", turn.describe()
+    assert len(claude.requests) == 2
+    assert claude.requests[1].received_at - claude.requests[0].received_at >= 0.9, "retry-after was not honoured"
+    assert all(e.retrying for e in turn.errors), f"only 'retrying' notices are allowed on success: {turn.errors}"
+
+
+def test_rate_limit_exhausted_says_how_long_to_wait(claude, provider):
+    claude.respond_with(lambda req: rate_limited(retry_after=1))
+    t1, t2, messages = _failed_turn_then_recovery(claude, provider)
+    final = [e for e in t1.errors if not e.retrying]
+    assert final and final[-1].kind == "rate_limit", t1.describe()
+    _assert_plain(final[-1], claude)
+    assert re.search(r"wait|try again (in|later)", final[-1].message, re.I), (
+        f"the message should mention waiting: {final[-1].message!r}")
+    assert t1.done.stop_reason == "error"
+    assert t2.text == "Back again.", t2.describe()
+
+
+def test_timeout_when_the_api_never_answers(claude, provider):
+    claude.respond_with(lambda req: Hang(20))
+    t0 = time.monotonic()
+    t1, t2, messages = _failed_turn_then_recovery(claude, provider, api_timeout_s=1.0, api_max_retries=1)
+    assert time.monotonic() - t0 < 30
+    errors = t1.errors
+    assert errors and errors[-1].kind in ("timeout", "connection"), t1.describe()
+    _assert_plain(errors[-1], claude)
+    assert t1.done.stop_reason == "error"
+    assert t2.text == "Back again.", t2.describe()
+
+
+@pytest.mark.parametrize("end", ["error", "drop", "drop_dirty"])
+def test_stream_breaks_after_some_text(claude, provider, end):
+    claude.push(Reply((Text("Partial answer that ", chunks=3, delay=0.02),), end=end))
+    t1, t2, messages = _failed_turn_then_recovery(claude, provider)
+    assert t1.text == "Partial answer that ", (
+        f"the text already shown must be kept and never repeated; events:\n{t1.describe()}")
+    errors = [e for e in t1.errors if not e.retrying]
+    assert errors, f"a broken stream ({end}) must end with an Error event; events:\n{t1.describe()}"
+    assert errors[-1].kind in ("overloaded", "connection", "server"), errors[-1]
+    _assert_plain(errors[-1], claude)
+    assert t1.done.stop_reason == "error", t1.describe()
+    assert t2.text == "Back again.", t2.describe()
+    assert "Partial answer that" in json.dumps(messages), "the partial reply must stay in the transcript"
+    assert_valid_transcript(messages)
+    assert_valid_transcript(claude.requests[-1].messages)
+
+
+def test_stream_breaks_inside_a_tool_call(claude, provider):
+    """A tool_use whose input never completed must not run, and must not leave the transcript invalid."""
+    claude.push(Reply((Text("Let me run this."),
+                       ToolUse("run_command", {"command": "echo should-not-run"}, id="toolu_cut", chunk=4, delay=0.01)),
+                      end="drop"))
+    t1, t2, messages = _failed_turn_then_recovery(claude, provider)
+    assert not [e for e in t1.of(ToolRunning) if e.id == "toolu_cut"], "an incomplete tool call must not run"
+    assert t1.done.stop_reason == "error", t1.describe()
+    assert t2.text == "Back again.", t2.describe()
+    assert_valid_transcript(messages)
+    assert_valid_transcript(claude.requests[-1].messages)
+
+
+def test_key_never_appears_in_events(claude, provider):
+    claude.push(unauthorized())
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, "hello")
+
+    turn = run(scenario())
+    dumped = json.dumps([e.to_dict() for e in turn.events])
+    assert claude.api_key not in dumped
+    assert turn.of(TextDelta) == [] and turn.done.stop_reason == "error"
