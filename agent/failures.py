@@ -1,0 +1,114 @@
+"""Turn API failures into plain words a person can act on.
+
+One function, ``describe_api_failure``, maps whatever the anthropic SDK raised (or our own
+``StreamCutOff`` for a stream that ended without ``message_stop``) to a ``Failure``: an event kind,
+a message without any technical noise or key material, whether a retry by us is safe, and the
+server's suggested wait.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import anthropic
+
+
+class StreamCutOff(Exception):
+    """The model stream ended without ``message_stop`` (the SDK does not raise on a clean close)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # auth | rate_limit | overloaded | server | bad_request | connection | timeout
+    message: str
+    transient: bool  # worth retrying (when nothing of this request was shown yet)
+    retry_after: float | None = None
+
+
+_KEYISH = re.compile(r"(sk-ant-[A-Za-z0-9_\-]+|e2b_[A-Za-z0-9]+)")
+
+
+def scrub(text: str, limit: int = 200) -> str:
+    """Shorten an API-provided message and blank anything that looks like a key."""
+    text = _KEYISH.sub("[key]", " ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _error_type_and_message(exc: anthropic.APIStatusError) -> tuple[str | None, str]:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        return err.get("type"), str(err.get("message") or "")
+    return None, ""
+
+
+def _retry_after(exc: anthropic.APIStatusError) -> float | None:
+    try:
+        headers = exc.response.headers
+    except Exception:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw:
+            try:
+                return max(0.0, float(raw) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _wait_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "Wait a minute"
+    if seconds < 1.5:
+        return "Wait a second"
+    if seconds < 90:
+        return f"Wait about {round(seconds)} seconds"
+    return f"Wait about {round(seconds / 60)} minutes"
+
+
+def describe_api_failure(exc: BaseException, model: str) -> Failure:
+    if isinstance(exc, StreamCutOff):
+        return Failure("connection", "The connection to Claude dropped in the middle of the reply. "
+                       "Send your message again to continue.", transient=True)
+    if isinstance(exc, anthropic.APITimeoutError):
+        return Failure("timeout", "Claude did not answer in time. Try again in a moment.", transient=True)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return Failure("connection", "Could not reach Claude's API (the connection failed). Check the network "
+                       "or ANTHROPIC_BASE_URL, then try again.", transient=True)
+    if isinstance(exc, anthropic.APIStatusError):
+        etype, emsg = _error_type_and_message(exc)
+        status = exc.status_code
+        if status == 401 or etype == "authentication_error":
+            return Failure("auth", "Claude rejected the API key (401). Check ANTHROPIC_API_KEY or the key in "
+                           "Settings.", transient=False)
+        if status == 403 or etype == "permission_error":
+            return Failure("auth", f"This API key is not allowed to use {model} (403). Pick another model or "
+                           "check the key's permissions in the Anthropic console.", transient=False)
+        if status == 429 or etype == "rate_limit_error":
+            wait = _retry_after(exc)
+            return Failure("rate_limit", f"Claude's API is rate-limiting this key (429). {_wait_words(wait)}, "
+                           "then send your message again.", transient=False, retry_after=wait)
+        if status == 529 or etype == "overloaded_error":
+            return Failure("overloaded", "Claude is overloaded right now (529). Wait a minute and send your "
+                           "message again.", transient=True, retry_after=_retry_after(exc))
+        if status == 404 or etype == "not_found_error":
+            return Failure("bad_request", f"The model {model} was not found (404). Pick another model.",
+                           transient=False)
+        if status == 413 or etype == "request_too_large":
+            return Failure("bad_request", "This conversation (with its files and outputs) is too large to send. "
+                           "Start a new chat.", transient=False)
+        if status == 400 or etype == "invalid_request_error":
+            if "too long" in emsg.lower() or "context" in emsg.lower() and "limit" in emsg.lower():
+                return Failure("bad_request", "This conversation is too long for the model. Start a new chat "
+                               "(the sandbox and its files can stay).", transient=False)
+            detail = f" ({scrub(emsg)})" if emsg else ""
+            return Failure("bad_request", f"Claude's API refused the request as invalid{detail}. Start a new "
+                           "chat if this keeps happening.", transient=False)
+        if status >= 500 or etype == "api_error" or status == 200:
+            return Failure("server", "Claude's API had an internal error. Send your message again in a moment.",
+                           transient=True)
+        return Failure("server", f"Claude's API answered with an error (HTTP {status}). Try again in a moment.",
+                       transient=False)
+    return Failure("server", "Something went wrong while talking to Claude. Try again.", transient=False)

@@ -1,0 +1,383 @@
+"""The sampling loop: stream Claude's reply, run its tool calls as soon as each is complete, feed the results
+back, and repeat until Claude stops calling tools or a limit is hit.
+
+Why a custom loop (not the SDK's tool runner): tools must start while the model is still streaming
+(at each ``content_block_stop``), several calls must run concurrently, and every step must surface as a typed
+event for the page. Everything is emitted through ``emit`` (a plain callable, so the session decides how
+events reach the consumer); the transcript ``messages`` is updated in place and is valid after every
+outcome: success, API failure, cut-off stream, limit, or cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import anthropic
+import jiter
+
+from agent.config import Settings
+from agent.events import (
+    Error,
+    Event,
+    TextDelta,
+    ThinkingDelta,
+    ToolFinished,
+    ToolInputDelta,
+    ToolResult,
+    ToolRunning,
+    ToolStarted,
+    Usage,
+    UsageUpdate,
+)
+from agent.failures import StreamCutOff, describe_api_failure
+from agent.pricing import usage_with_cost
+from agent.transcript import append_assistant, append_user, tool_result_block
+
+log = logging.getLogger(__name__)
+
+STOPPED_BY_USER = "Stopped by the user."
+OWN_RETRIES = 2  # our retries after the SDK's, only when nothing of the failed request was shown yet
+OWN_BACKOFF_S = (1.0, 3.0)
+
+RunTool = Callable[[str, str, dict[str, Any]], Awaitable[ToolResult]]  # (call id, tool name, input) -> result
+
+
+@dataclass
+class ToolCall:
+    """One tool_use block of a reply and the task running it."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+    task: asyncio.Task[ToolResult] | None = None
+    result: ToolResult | None = None  # set at once when the call is refused (bad input, limit)
+
+
+@dataclass
+class _Block:
+    type: str
+    text: str = ""  # text or thinking
+    signature: str = ""
+    data: str = ""  # redacted_thinking
+    id: str = ""
+    name: str = ""
+    json: str = ""
+    partial_input: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False
+
+
+@dataclass
+class Reply:
+    """One streamed assistant message as it is assembled."""
+
+    blocks: dict[int, _Block] = field(default_factory=dict)
+    calls: list[ToolCall] = field(default_factory=list)
+    stop_reason: str | None = None
+    finished: bool = False  # message_stop seen
+    emitted: bool = False  # anything of this reply reached the consumer
+    limit_hit: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write: int = 0
+    cache_read: int = 0
+
+    def content(self) -> list[dict[str, Any]]:
+        """The blocks worth keeping in the transcript, in order (partial text yes; unfinished tool_use no)."""
+        calls = {c.id: c for c in self.calls}
+        out: list[dict[str, Any]] = []
+        for _, b in sorted(self.blocks.items()):
+            if b.type == "text" and b.text:
+                out.append({"type": "text", "text": b.text})
+            elif b.type == "thinking" and b.complete and b.signature:
+                out.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
+            elif b.type == "redacted_thinking" and b.data:
+                out.append({"type": "redacted_thinking", "data": b.data})
+            elif b.type == "tool_use" and b.id in calls:
+                out.append({"type": "tool_use", "id": b.id, "name": b.name, "input": calls[b.id].input})
+        return out
+
+
+class AgentLoop:
+    """Runs one user turn's model/tool round trips. Create one per turn."""
+
+    def __init__(
+        self,
+        *,
+        client: anthropic.AsyncAnthropic,
+        settings: Settings,
+        system: str,
+        tools: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        run_tool: RunTool,
+        emit: Callable[[Event], None],
+        add_usage: Callable[[Usage], Usage],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.system = system
+        self.tools = tools
+        self.messages = messages
+        self.run_tool = run_tool
+        self.emit = emit
+        self.add_usage = add_usage
+        self.turn_usage = Usage()
+        self.steps = 0
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> str:
+        """Returns the stop reason for Done. Raises CancelledError (transcript already valid) when cancelled."""
+        while True:
+            reply = await self._sample()
+            if reply is None:
+                return "error"
+            if reply.calls:
+                self.steps += 1
+                await self._answer_calls(reply)
+                if reply.limit_hit:
+                    n = self.settings.max_tool_steps
+                    self.emit(Error(kind="limit", message=(
+                        f"Stopped after {n} tool steps in one turn (the AGENT_MAX_TOOL_STEPS limit). "
+                        "Send a message such as \"continue\" to let it go on.")))
+                    return "tool_limit"
+                continue
+            if reply.stop_reason == "pause_turn":
+                continue
+            if reply.stop_reason == "max_tokens":
+                self.emit(Error(kind="limit", message=(
+                    f"The reply reached the output limit ({self.settings.max_tokens} tokens, AGENT_MAX_TOKENS) "
+                    "and was cut off. Send \"continue\" to get the rest.")))
+            return reply.stop_reason or "end_turn"
+
+    async def _sample(self) -> Reply | None:
+        """One model request, retried while nothing of it was shown; None after a failure (already reported)."""
+        attempt = 0
+        while True:
+            reply = Reply()
+            try:
+                await self._stream(reply)
+            except asyncio.CancelledError:
+                self._account(reply)
+                await self._close_partial(reply, STOPPED_BY_USER)
+                raise
+            except Exception as exc:  # SDK errors, a cut-off stream, or a bug while assembling
+                if not isinstance(exc, (anthropic.APIError, StreamCutOff)):
+                    log.exception("unexpected failure while streaming a reply")
+                self._account(reply)
+                failure = describe_api_failure(exc, self.settings.model)
+                if failure.transient and not reply.emitted and attempt < OWN_RETRIES:
+                    wait = failure.retry_after or OWN_BACKOFF_S[attempt]
+                    attempt += 1
+                    self.emit(Error(kind=failure.kind, message=f"{failure.message} Retrying in {wait:g} s ...",
+                                    retrying=True, retry_after=wait))
+                    await asyncio.sleep(wait)
+                    continue
+                await self._close_partial(reply, "Not run: Claude's reply was cut off by an error.")
+                self.emit(Error(kind=failure.kind, message=failure.message, retry_after=failure.retry_after))
+                return None
+            self._account(reply)
+            append_assistant(self.messages, reply.content())
+            return reply
+
+    # ------------------------------------------------------------------ one streamed request
+
+    def _request_args(self) -> dict[str, Any]:
+        s = self.settings
+        args: dict[str, Any] = {
+            "model": s.model,
+            "max_tokens": s.max_tokens,
+            # The system prompt (and the tools before it) are one cached prefix; the top-level cache_control
+            # additionally marks the newest block, so every tool step re-reads the conversation from cache.
+            "system": [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}],
+            "cache_control": {"type": "ephemeral"},
+            "tools": self.tools,
+            "messages": self.messages,
+            "stream": True,
+        }
+        if s.thinking:
+            args["thinking"] = {"type": "adaptive", "display": "summarized"}
+        return args
+
+    async def _stream(self, reply: Reply) -> None:
+        stream = await self.client.messages.create(**self._request_args())
+        try:
+            async for event in stream:
+                self._on_event(reply, event)
+        finally:
+            await stream.close()
+        if not reply.finished or reply.stop_reason is None:
+            raise StreamCutOff()
+
+    def _say(self, reply: Reply, event: Event) -> None:
+        reply.emitted = True
+        self.emit(event)
+
+    def _on_event(self, reply: Reply, event: Any) -> None:
+        etype = event.type
+        if etype == "message_start":
+            u = event.message.usage
+            reply.input_tokens = u.input_tokens or 0
+            reply.output_tokens = u.output_tokens or 0
+            reply.cache_write = u.cache_creation_input_tokens or 0
+            reply.cache_read = u.cache_read_input_tokens or 0
+        elif etype == "content_block_start":
+            cb = event.content_block
+            block = _Block(type=cb.type)
+            if cb.type == "tool_use":
+                block.id, block.name = cb.id, cb.name
+                self._say(reply, ToolStarted(id=cb.id, name=cb.name))
+            elif cb.type == "redacted_thinking":
+                block.data = cb.data
+            elif cb.type == "text" and cb.text:
+                block.text = cb.text
+                self._say(reply, TextDelta(text=cb.text))
+            elif cb.type == "thinking" and cb.thinking:
+                block.text = cb.thinking
+                self._say(reply, ThinkingDelta(text=cb.thinking))
+            reply.blocks[event.index] = block
+        elif etype == "content_block_delta":
+            block = reply.blocks.get(event.index)
+            if block is None:
+                return
+            d = event.delta
+            if d.type == "text_delta":
+                block.text += d.text
+                self._say(reply, TextDelta(text=d.text))
+            elif d.type == "thinking_delta":
+                block.text += d.thinking
+                self._say(reply, ThinkingDelta(text=d.thinking))
+            elif d.type == "signature_delta":
+                block.signature += d.signature
+            elif d.type == "input_json_delta" and d.partial_json:
+                block.json += d.partial_json
+                block.partial_input = _parse_partial(block.json, block.partial_input)
+                self._say(reply, ToolInputDelta(id=block.id, name=block.name, partial_json=d.partial_json,
+                                                input=block.partial_input))
+        elif etype == "content_block_stop":
+            block = reply.blocks.get(event.index)
+            if block is None:
+                return
+            block.complete = True
+            if block.type == "tool_use":
+                self._start_call(reply, block)
+        elif etype == "message_delta":
+            reply.stop_reason = event.delta.stop_reason
+            u = event.usage
+            reply.output_tokens = u.output_tokens or reply.output_tokens
+            if getattr(u, "input_tokens", None) is not None:
+                reply.input_tokens = u.input_tokens
+            if getattr(u, "cache_creation_input_tokens", None) is not None:
+                reply.cache_write = u.cache_creation_input_tokens
+            if getattr(u, "cache_read_input_tokens", None) is not None:
+                reply.cache_read = u.cache_read_input_tokens
+        elif etype == "message_stop":
+            reply.finished = True
+
+    # ------------------------------------------------------------------ tools
+
+    def _start_call(self, reply: Reply, block: _Block) -> None:
+        """A tool_use block is complete: start the tool now, while the model may still be streaming."""
+        call = ToolCall(id=block.id, name=block.name, input={})
+        reply.calls.append(call)
+        try:
+            parsed = json.loads(block.json) if block.json.strip() else {}
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            self._refuse(reply, call, "Not run: the tool input was not valid JSON (it may have been cut off by "
+                                      "the output limit). Try again with a shorter input.")
+            return
+        call.input = parsed
+        if self.steps >= self.settings.max_tool_steps:
+            reply.limit_hit = True
+            self._refuse(reply, call, f"Not run: the limit of {self.settings.max_tool_steps} tool steps for this "
+                                      "turn was reached.")
+            return
+        self._say(reply, ToolRunning(id=call.id, name=call.name, input=parsed))
+        call.task = asyncio.create_task(self._execute(call), name=f"tool {call.name} {call.id}")
+
+    def _refuse(self, reply: Reply, call: ToolCall, message: str) -> None:
+        call.result = ToolResult(output=message, is_error=True)
+        self._say(reply, ToolFinished(id=call.id, name=call.name, result=call.result, duration=0.0))
+
+    async def _execute(self, call: ToolCall) -> ToolResult:
+        started = time.monotonic()
+        try:
+            result = await self.run_tool(call.id, call.name, call.input)
+        except Exception:  # run_tool reports failures as results; this is only a safety net
+            log.exception("tool %s raised", call.name)
+            result = ToolResult(output=f"The {call.name} tool failed unexpectedly.", is_error=True)
+        self.emit(ToolFinished(id=call.id, name=call.name, result=result, duration=time.monotonic() - started))
+        return result
+
+    async def _answer_calls(self, reply: Reply) -> None:
+        """Wait for every call of the reply and send the results back in call order."""
+        tasks = [c.task for c in reply.calls if c.task is not None]
+        try:
+            if tasks:
+                await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            await self._stop_calls(reply, STOPPED_BY_USER)
+            append_user(self.messages, self._results(reply))
+            raise
+        append_user(self.messages, self._results(reply))
+
+    def _results(self, reply: Reply) -> list[dict[str, Any]]:
+        out = []
+        for c in reply.calls:
+            r = c.result if c.result is not None else c.task.result()  # type: ignore[union-attr]
+            out.append(tool_result_block(c.id, r.output, r.is_error))
+        return out
+
+    async def _stop_calls(self, reply: Reply, reason: str) -> None:
+        """Cancel unfinished calls (their code is interrupted) and give each an error result."""
+        pending = [c for c in reply.calls if c.task is not None and not c.task.done()]
+        for c in pending:
+            c.task.cancel()  # type: ignore[union-attr]
+        if pending:
+            await asyncio.wait([c.task for c in pending], timeout=3.0)  # type: ignore[misc]
+        for c in reply.calls:
+            if c.result is not None:
+                continue
+            task = c.task
+            if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+                c.result = task.result()
+                continue
+            c.result = ToolResult(output=reason, is_error=True)
+            self.emit(ToolFinished(id=c.id, name=c.name, result=c.result, duration=0.0))
+        # tool_use blocks that never completed never ran: close their pending steps for the consumer
+        for b in reply.blocks.values():
+            if b.type == "tool_use" and not any(c.id == b.id for c in reply.calls):
+                self.emit(ToolFinished(id=b.id, name=b.name, result=ToolResult(output=reason, is_error=True),
+                                       duration=0.0))
+
+    async def _close_partial(self, reply: Reply, reason: str) -> None:
+        """Keep what was streamed (text, finished thinking, complete tool calls) and answer dangling calls."""
+        await self._stop_calls(reply, reason)
+        if append_assistant(self.messages, reply.content()) and reply.calls:
+            append_user(self.messages, self._results(reply))
+
+    # ------------------------------------------------------------------ usage
+
+    def _account(self, reply: Reply) -> None:
+        if not (reply.input_tokens or reply.output_tokens or reply.cache_read or reply.cache_write):
+            return
+        u = usage_with_cost(self.settings.model, reply.input_tokens, reply.output_tokens, reply.cache_write,
+                            reply.cache_read)
+        self.turn_usage = self.turn_usage + u
+        session_total = self.add_usage(u)
+        self.emit(UsageUpdate(turn=u, session=session_total))
+
+
+def _parse_partial(text: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """Best parse of an unfinished JSON object (unterminated strings kept), else the previous parse."""
+    try:
+        value = jiter.from_json(text.encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return previous
+    return value if isinstance(value, dict) else previous
