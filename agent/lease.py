@@ -1,0 +1,166 @@
+"""One conversation's sandbox: created lazily (or pre-warmed), reused, kept alive, replaced when it died.
+
+Why a separate object: the session deals with turns and the transcript; this deals with one remote
+resource's life. Creation runs as its own task (shielded from turn cancellation) so it can overlap the first
+model request; every use slides the sandbox's timeout; a dead sandbox is replaced and a note for the model
+("earlier state is gone") is kept until someone delivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from e2b_code_interpreter import AsyncSandbox
+
+from agent.events import SandboxStatus
+from agent.sandbox import SandboxProvider, SandboxUnavailable
+
+log = logging.getLogger(__name__)
+
+RESTART_NOTE = (
+    "Note: the sandbox had stopped and was replaced by a fresh one; earlier files, variables and processes "
+    "are gone."
+)
+
+
+class SandboxLease:
+    def __init__(
+        self,
+        provider: SandboxProvider,
+        metadata: dict[str, str],
+        idle_timeout_s: int,
+        on_status: Callable[[SandboxStatus], None],
+    ) -> None:
+        self.provider = provider
+        self.metadata = metadata
+        self.idle_timeout_s = idle_timeout_s
+        self.on_status = on_status
+        self.sandbox: AsyncSandbox | None = None
+        self.status: SandboxStatus | None = None
+        self._creating: asyncio.Task[AsyncSandbox] | None = None
+        self._touching: asyncio.Task[None] | None = None
+        self._replaced = False  # the next creation replaces a sandbox that existed (state lost)
+        self._note: str | None = None
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ status
+
+    def _set_status(self, state: str, message: str = "", expires_at: float | None = None) -> None:
+        sid = self.sandbox.sandbox_id if self.sandbox is not None and state != "closed" else ""
+        self.status = SandboxStatus(state=state, provider=self.provider.kind, sandbox_id=sid,  # type: ignore[arg-type]
+                                    expires_at=expires_at, message=message)
+        self.on_status(self.status)
+
+    def take_note(self) -> str | None:
+        """The pending "state is gone" note for the model, handed out once."""
+        note, self._note = self._note, None
+        return note
+
+    # ------------------------------------------------------------------ getting the sandbox
+
+    def ensure_started(self) -> None:
+        """Start creating the sandbox now if there is none (returns at once)."""
+        if self.sandbox is None and (self._creating is None or self._creating.done()):
+            self._set_status("starting", "Starting the sandbox ...")
+            self._creating = asyncio.create_task(self._create(), name="sandbox create")
+
+    async def _create(self) -> AsyncSandbox:
+        try:
+            sandbox = await self.provider.create(self.metadata)
+        except SandboxUnavailable as exc:
+            self._set_status("failed", str(exc))
+            raise
+        self.sandbox = sandbox
+        restarted = self._replaced
+        self._replaced = False
+        expires = time.time() + self.idle_timeout_s
+        if restarted:
+            self._note = RESTART_NOTE
+            self._set_status("restarted", "A fresh sandbox replaced the previous one; earlier state is gone.",
+                             expires)
+        else:
+            self._set_status("ready", "", expires)
+        return sandbox
+
+    async def get(self) -> AsyncSandbox:
+        """The live sandbox, created if needed; every call slides its timeout."""
+        if self.sandbox is None:
+            self.ensure_started()
+            assert self._creating is not None
+            task = self._creating
+            try:
+                # shielded: a cancelled turn must not abort a creation the next turn will want
+                await asyncio.shield(task)
+            finally:
+                if task.done() and (task.cancelled() or task.exception() is not None):
+                    self._creating = None  # the next use tries again
+        assert self.sandbox is not None
+        self._touch()
+        return self.sandbox
+
+    def _touch(self) -> None:
+        """Extend the sandbox's life (sliding timeout) without delaying the caller."""
+        if self._touching is not None and not self._touching.done():
+            return
+        sandbox = self.sandbox
+        if sandbox is None:
+            return
+        self._touching = asyncio.create_task(self._extend(sandbox), name="sandbox set_timeout")
+
+    async def _extend(self, sandbox: AsyncSandbox) -> None:
+        try:
+            await sandbox.set_timeout(self.idle_timeout_s)
+        except Exception as exc:  # a dead sandbox shows up when a tool uses it; nothing to do here
+            log.info("set_timeout failed: %s", type(exc).__name__)
+            return
+        if sandbox is self.sandbox and self.status is not None:
+            s = self.status
+            self.status = SandboxStatus(state=s.state, provider=s.provider, sandbox_id=s.sandbox_id,
+                                        expires_at=time.time() + self.idle_timeout_s, message=s.message)
+
+    async def settle(self) -> None:
+        """Wait (briefly) for a pending timeout extension, so the status is current at the end of a turn."""
+        if self._touching is not None and not self._touching.done():
+            await asyncio.wait([self._touching], timeout=2.0)
+
+    async def replace_if_dead(self, seen: AsyncSandbox | None) -> bool:
+        """After a tool failed on ``seen``: if that sandbox is gone, start a fresh one. True if replaced."""
+        async with self._lock:
+            if seen is None or seen is not self.sandbox:
+                return seen is not None  # someone already replaced it
+            try:
+                alive = await asyncio.wait_for(seen.is_running(), 10.0)
+            except Exception:
+                alive = False
+            if alive:
+                return False
+            log.info("sandbox %s died; replacing it", seen.sandbox_id)
+            self.sandbox = None
+            self._replaced = True
+            self.ensure_started()
+            return True
+
+    # ------------------------------------------------------------------ ending
+
+    async def kill(self, *, replaced: bool) -> None:
+        """Kill the sandbox (or the one being created). ``replaced``: the next one counts as a restart."""
+        task, self._creating = self._creating, None
+        sandbox, self.sandbox = self.sandbox, None
+        if sandbox is None and task is not None:
+            if not task.done():
+                await asyncio.wait([task], timeout=30.0)
+            if task.done() and not task.cancelled() and task.exception() is None:
+                sandbox = task.result()
+                self.sandbox = None
+        if sandbox is not None:
+            try:
+                await asyncio.wait_for(sandbox.kill(), 10.0)
+            except Exception as exc:
+                log.warning("killing sandbox failed: %s", type(exc).__name__)
+            if replaced:
+                self._replaced = True
+                self._note = "Note: the sandbox was reset; earlier files, variables and processes are gone."
+        self._set_status("closed", "The sandbox was closed.")

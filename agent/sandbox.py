@@ -1,0 +1,167 @@
+"""The sandbox provider: one per process, the factory every session gets its sandbox from.
+
+Two kinds behind one interface, both driven by the unmodified e2b SDK:
+- ``e2b``: E2B's cloud (E2B_API_KEY, optional E2B_DOMAIN / E2B_API_URL / E2B_SANDBOX_URL);
+- ``local``: the embedded server ``agent.localbox`` (speaks E2B's protocol, jails with bubblewrap), started
+  lazily in a child process on first use and stopped by ``close()``.
+The provider holds no conversation state: sessions own their sandboxes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from typing import Any, Literal
+
+from e2b import SandboxQuery
+from e2b.exceptions import AuthenticationException, RateLimitException
+from e2b_code_interpreter import AsyncSandbox
+
+from agent.config import APP_NAME, Settings
+from agent.failures import scrub
+
+log = logging.getLogger(__name__)
+
+# Who created a sandbox: the deployment (host) and this very process. Sandboxes of the same owner but an
+# earlier process are orphans (that process crashed or was restarted) and may be reaped.
+DEFAULT_OWNER = os.environ.get("AGENT_INSTANCE") or socket.gethostname()
+PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class SandboxUnavailable(Exception):
+    """No sandbox can be had; ``str(exc)`` is plain words for a person (never a key, never a traceback)."""
+
+
+class SandboxProvider:
+    def __init__(self, settings: Settings, kind: Literal["local", "e2b"]) -> None:
+        self.settings = settings
+        self.kind = kind
+        self._server: Any = None  # agent.localbox.LocalServer once started
+        self._server_error: str | None = None
+        self._server_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SandboxProvider":
+        return cls(settings, settings.kind)
+
+    # ------------------------------------------------------------------ connection options
+
+    def _local_server(self) -> Any:
+        """Start the embedded server once (blocking; call from a worker thread)."""
+        with self._server_lock:
+            if self._closed:
+                raise SandboxUnavailable("The sandbox service is shutting down.")
+            if self._server is not None:
+                return self._server
+            if self._server_error is not None:
+                raise SandboxUnavailable(self._server_error)
+            try:
+                from agent.localbox import LocalboxUnavailable, start_server
+            except ImportError:
+                self._server_error = "The local sandbox server is not installed in this checkout."
+                raise SandboxUnavailable(self._server_error) from None
+            try:
+                self._server = start_server(
+                    allow_internet=self.settings.local_allow_internet,
+                    allow_unisolated=self.settings.local_allow_unisolated,
+                )
+            except LocalboxUnavailable as exc:
+                self._server_error = f"The local sandbox cannot run on this machine: {exc}"
+                raise SandboxUnavailable(self._server_error) from None
+            except Exception as exc:
+                log.exception("local sandbox server failed to start")
+                raise SandboxUnavailable(f"The local sandbox server failed to start ({type(exc).__name__}).") \
+                    from None
+            return self._server
+
+    async def sdk_options(self) -> dict[str, Any]:
+        """Keyword arguments that point the e2b SDK at this provider's control plane and sandboxes."""
+        if self.kind == "local":
+            server = await asyncio.to_thread(self._local_server)
+            return dict(server.sdk_options())
+        s = self.settings
+        opts = {"api_key": s.e2b_api_key, "api_url": s.e2b_api_url, "sandbox_url": s.e2b_sandbox_url,
+                "domain": s.e2b_domain}
+        return {k: v for k, v in opts.items() if v}
+
+    # ------------------------------------------------------------------ the interface sessions use
+
+    async def create(self, metadata: dict[str, str]) -> AsyncSandbox:
+        """A new sandbox tagged with ``metadata`` (plus app/owner/process), alive for the idle timeout."""
+        opts = await self.sdk_options()
+        tags = {"app": APP_NAME, "owner": DEFAULT_OWNER, "process": PROCESS_ID, **metadata}
+        kwargs: dict[str, Any] = {"timeout": self.settings.sandbox_idle_timeout_s, "metadata": tags}
+        if self.settings.e2b_template:
+            kwargs["template"] = self.settings.e2b_template
+        try:
+            return await AsyncSandbox.create(**kwargs, **opts)
+        except AuthenticationException:
+            raise SandboxUnavailable("The sandbox service rejected the API key (check E2B_API_KEY).") from None
+        except RateLimitException:
+            raise SandboxUnavailable("The sandbox service is rate-limiting sandbox creation; wait a little and "
+                                     "try again.") from None
+        except SandboxUnavailable:
+            raise
+        except Exception as exc:
+            log.warning("sandbox creation failed: %s", type(exc).__name__)
+            raise SandboxUnavailable(f"Could not start a sandbox ({_short(exc)}).") from None
+
+    async def connect(self, sandbox_id: str) -> AsyncSandbox:
+        return await AsyncSandbox.connect(sandbox_id, **(await self.sdk_options()))
+
+    async def reap_orphans(self, owner: str | None = None) -> int:
+        """Kill sandboxes tagged by this app and ``owner`` that an earlier process left behind.
+
+        The local server is started fresh with each process, so it never holds orphans: nothing to do (and the
+        server is not started just for this).
+        """
+        if self.kind == "local":
+            return 0
+        owner = owner or DEFAULT_OWNER
+        opts = await self.sdk_options()
+        paginator = AsyncSandbox.list(query=SandboxQuery(metadata={"app": APP_NAME, "owner": owner}), **opts)
+        killed = 0
+        while paginator.has_next:
+            for info in await paginator.next_items():
+                if (info.metadata or {}).get("process") == PROCESS_ID:
+                    continue
+                try:
+                    if await AsyncSandbox.kill(info.sandbox_id, **opts):
+                        killed += 1
+                except Exception as exc:
+                    log.warning("could not reap sandbox %s: %s", info.sandbox_id, type(exc).__name__)
+        return killed
+
+    def preview_url(self, sandbox_id: str, port: int) -> str | None:
+        """Where a web server on ``port`` inside the sandbox can be opened from a browser (None: not possible)."""
+        if self.kind == "e2b":
+            domain = self.settings.e2b_domain or "e2b.app"
+            return f"https://{port}-{sandbox_id}.{domain}"
+        server = self._server
+        if server is None:
+            return None
+        try:
+            return server.preview_url(sandbox_id, port)
+        except Exception:
+            return None
+
+    def close(self) -> None:
+        """Stop the embedded server (and with it every local sandbox). Sync and idempotent: safe at exit."""
+        with self._server_lock:
+            self._closed = True
+            server, self._server = self._server, None
+        if server is not None:
+            try:
+                server.stop()
+            except Exception:
+                log.warning("stopping the local sandbox server failed", exc_info=True)
+
+
+def _short(exc: BaseException) -> str:
+    text = scrub(str(exc), 160)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

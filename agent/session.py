@@ -1,0 +1,325 @@
+"""AgentSession: one conversation (one browser session, one CLI run) with its transcript and its sandbox.
+
+``run_turn`` is an async generator of typed events ending with ``Done``. Internally one task drives the turn
+(model loop + tools) and puts events on a queue the generator drains; this lets tool tasks stream output
+while the model is still talking, and lets ``cancel()`` (from any thread) stop everything by cancelling that
+one task. Nothing here is shared between sessions except the provider, which is only a sandbox factory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+import anthropic
+
+from agent.config import Settings
+from agent.events import Done, Error, Event, SandboxStatus, ToolOutput, ToolResult, Usage
+from agent.lease import SandboxLease
+from agent.loop import AgentLoop
+from agent.prompts import SYSTEM_PROMPT
+from agent.sandbox import SandboxProvider, SandboxUnavailable
+from agent.tools import Tool, ToolContext, ToolInputError, default_tools
+from agent.tools.base import HOME, make_result, sandbox_path
+from agent.tools.files import SKIP_DIRS
+from agent.transcript import append_user
+
+log = logging.getLogger(__name__)
+
+UPLOAD_DIR = f"{HOME}/uploads"
+MAX_LISTED_FILES = 2000
+MAX_ZIP_BYTES = 200_000_000
+_END = object()
+
+
+class AgentSession:
+    def __init__(
+        self,
+        settings: Settings,
+        provider: SandboxProvider,
+        session_tag: str = "",
+        tools: Sequence[Tool] | None = None,
+        system_prompt: str = SYSTEM_PROMPT,
+    ) -> None:
+        self.settings = settings
+        self.provider = provider
+        self.session_tag = session_tag
+        self.messages: list[dict[str, Any]] = []
+        self.usage = Usage()
+        self.system_prompt = system_prompt
+        self._tools = {t.name: t for t in (tools if tools is not None else default_tools())}
+        self._lease = SandboxLease(provider, {"session": session_tag[:64]}, settings.sandbox_idle_timeout_s,
+                                   self._on_status)
+        self._client: anthropic.AsyncAnthropic | None = None
+        self._client_key: tuple[Any, ...] | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._sandbox_error_reported = False
+
+    # ------------------------------------------------------------------ settings and client
+
+    def update_settings(self, settings: Settings) -> None:
+        """Switch model / key for the next turn (the transcript and sandbox stay)."""
+        self.settings = settings
+
+    def _client_for_turn(self) -> anthropic.AsyncAnthropic:
+        s = self.settings
+        key = (s.anthropic_api_key, s.anthropic_base_url, s.api_max_retries, s.api_timeout_s)
+        if self._client is None or key != self._client_key:
+            self._client = anthropic.AsyncAnthropic(
+                api_key=s.anthropic_api_key,
+                base_url=s.anthropic_base_url,
+                max_retries=s.api_max_retries,
+                timeout=anthropic.Timeout(s.api_timeout_s, connect=10.0),
+            )
+            self._client_key = key
+        return self._client
+
+    # ------------------------------------------------------------------ a turn
+
+    async def run_turn(self, text: str, files: Sequence[Path] | None = None) -> AsyncIterator[Event]:
+        """Send one user message; yields events as they happen and always ends with ``Done``."""
+        if self._turn_task is not None:
+            yield Error(kind="busy", message="A reply is still running; wait for it or press Stop.")
+            yield Done(stop_reason="error")
+            return
+        missing = self.settings.missing_key_message()
+        if missing:
+            yield Error(kind="auth", message=missing)
+            yield Done(stop_reason="error")
+            return
+
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queue = queue
+        self._loop = asyncio.get_running_loop()
+        self._sandbox_error_reported = False
+        task = asyncio.create_task(self._drive(text, list(files or []), queue), name="agent turn")
+        self._turn_task = task
+        try:
+            while True:
+                event = await queue.get()
+                if event is _END:
+                    break
+                yield event
+        finally:
+            if not task.done():  # the consumer went away mid-turn: stop the work too
+                task.cancel()
+                await asyncio.wait([task], timeout=5.0)
+            self._queue = None
+            self._turn_task = None
+
+    async def _drive(self, text: str, files: list[Path], queue: asyncio.Queue[Any]) -> None:
+        emit = queue.put_nowait
+        loop: AgentLoop | None = None
+        try:
+            self._lease.ensure_started()  # sandbox creation overlaps the first model request
+            content = text
+            if files:
+                content += "\n\n" + await self._upload_all(files)
+            note = self._lease.take_note()
+            if note:
+                content = f"[{note}]\n\n{content}"
+            append_user(self.messages, [{"type": "text", "text": content or "(empty message)"}])
+            loop = AgentLoop(
+                client=self._client_for_turn(),
+                settings=self.settings,
+                system=self.system_prompt,
+                tools=[t.spec() for t in self._tools.values()],
+                messages=self.messages,
+                run_tool=self._run_tool,
+                emit=emit,
+                add_usage=self._add_usage,
+            )
+            stop = await loop.run()
+            await self._lease.settle()
+            if self._lease.status is not None and self._lease.status.state in ("ready", "restarted"):
+                emit(self._lease.status)
+            emit(Done(stop_reason=stop, usage=loop.turn_usage))
+        except asyncio.CancelledError:
+            emit(Error(kind="cancelled", message="Stopped by the user."))
+            emit(Done(stop_reason="cancelled", usage=loop.turn_usage if loop else Usage()))
+        except Exception:
+            log.exception("agent turn failed")
+            emit(Error(kind="internal", message="Something went wrong inside the agent. Send your message again; "
+                                                "if it keeps failing, start a new chat."))
+            emit(Done(stop_reason="error", usage=loop.turn_usage if loop else Usage()))
+        finally:
+            emit(_END)
+
+    def cancel(self) -> None:
+        """Stop the running turn: the model stream and any running tool. Safe from any thread."""
+        loop, task = self._loop, self._turn_task
+        if loop is None or task is None or task.done():
+            return
+
+        def _cancel() -> None:
+            if not task.done():
+                task.cancel()
+
+        try:
+            loop.call_soon_threadsafe(_cancel)
+        except RuntimeError:  # the loop is closed: nothing is running any more
+            pass
+
+    # ------------------------------------------------------------------ tools
+
+    async def _run_tool(self, call_id: str, name: str, args: dict[str, Any]) -> ToolResult:
+        tool = self._tools.get(name)
+        limit = self.settings.max_tool_output_chars
+        if tool is None:
+            return ToolResult(output=f"Unknown tool {name!r}. Available: {', '.join(self._tools)}.", is_error=True)
+        used: list[Any] = []
+
+        async def sandbox() -> Any:
+            sbx = await self._lease.get()
+            used.append(sbx)
+            return sbx
+
+        def output(stream: str, text: str) -> None:
+            if self._queue is not None:
+                self._queue.put_nowait(ToolOutput(id=call_id, name=name, stream=stream, text=text))  # type: ignore[arg-type]
+
+        ctx = ToolContext(sandbox=sandbox, output=output, timeout_s=self.settings.tool_timeout_s,
+                          max_output_chars=limit)
+        for attempt in (1, 2):
+            used.clear()
+            try:
+                result = await tool.run(args, ctx)
+            except ToolInputError as exc:
+                return ToolResult(output=f"Invalid input: {exc}", is_error=True)
+            except SandboxUnavailable as exc:
+                self._report_sandbox_error(str(exc))
+                return ToolResult(output=f"The sandbox is unavailable: {exc}", is_error=True)
+            except Exception as exc:
+                if attempt == 1 and await self._lease.replace_if_dead(used[-1] if used else None):
+                    continue  # run once more on the fresh sandbox; the restart note goes with the result
+                log.info("tool %s failed: %s", name, type(exc).__name__)
+                return make_result(f"{name} failed: {_plain(exc)}", is_error=True, limit=limit)
+            note = self._lease.take_note()
+            if note:
+                result = ToolResult(output=f"[{note}]\n{result.output}", is_error=result.is_error,
+                                    artifacts=result.artifacts, full_output=result.full_output)
+            return result
+        raise AssertionError("unreachable")
+
+    def _report_sandbox_error(self, message: str) -> None:
+        if not self._sandbox_error_reported and self._queue is not None:
+            self._sandbox_error_reported = True
+            self._queue.put_nowait(Error(kind="sandbox", message=message))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _add_usage(self, u: Usage) -> Usage:
+        self.usage = self.usage + u
+        return self.usage
+
+    def _on_status(self, status: SandboxStatus) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(status)
+
+    def sandbox_status(self) -> SandboxStatus | None:
+        return self._lease.status
+
+    # ------------------------------------------------------------------ sandbox lifecycle
+
+    async def prewarm(self) -> None:
+        """Start creating the sandbox now (returns at once; errors surface on first use)."""
+        self._lease.ensure_started()
+
+    async def reset_sandbox(self) -> None:
+        """Kill the sandbox; the next use creates a fresh one and the model is told earlier state is gone."""
+        await self._lease.kill(replaced=True)
+
+    async def close(self) -> None:
+        """Kill the sandbox and release the API client (idempotent)."""
+        await self._lease.kill(replaced=False)
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.close()
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------------ workspace
+
+    async def upload(self, name: str, data: bytes) -> str:
+        """Put a file into /home/user/uploads/<name>; returns its sandbox path."""
+        path = f"{UPLOAD_DIR}/{_safe_name(name)}"
+        sandbox = await self._lease.get()
+        await sandbox.files.write(path, data)
+        return path
+
+    async def _upload_all(self, files: list[Path]) -> str:
+        lines = []
+        for f in files:
+            data = await asyncio.to_thread(Path(f).read_bytes)
+            try:
+                path = await self.upload(Path(f).name, data)
+            except SandboxUnavailable as exc:
+                self._report_sandbox_error(str(exc))
+                lines.append(f"- {Path(f).name}: could not be uploaded (the sandbox is unavailable)")
+                continue
+            lines.append(f"- {path} ({len(data)} bytes)")
+        return "Uploaded files:\n" + "\n".join(lines)
+
+    async def list_files(self, path: str = HOME) -> list[str]:
+        """Files (not folders) under ``path``, recursively, skipping bulky tool folders; bounded."""
+        sandbox = await self._lease.get()
+        root = sandbox_path(path)
+        out: list[str] = []
+        pending = [root]
+        while pending and len(out) < MAX_LISTED_FILES:
+            folder = pending.pop(0)
+            for e in await sandbox.files.list(folder, depth=1):
+                kind = getattr(e.type, "value", e.type)
+                if kind == "dir":
+                    if e.name not in SKIP_DIRS:
+                        pending.append(e.path)
+                elif kind == "file":
+                    out.append(e.path)
+        return sorted(out)[:MAX_LISTED_FILES]
+
+    async def read_file(self, path: str) -> bytes:
+        sandbox = await self._lease.get()
+        return bytes(await sandbox.files.read(sandbox_path(path), format="bytes"))
+
+    async def workspace_zip(self) -> bytes:
+        """A zip of /home/user (without node_modules, .git, caches), bounded in size."""
+        files = await self.list_files(HOME)
+        sandbox = await self._lease.get()
+        sem = asyncio.Semaphore(8)
+
+        async def fetch(p: str) -> tuple[str, bytes]:
+            async with sem:
+                return p, bytes(await sandbox.files.read(p, format="bytes"))
+
+        buf = io.BytesIO()
+        total = 0
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p, data in await asyncio.gather(*(fetch(p) for p in files)):
+                total += len(data)
+                if total > MAX_ZIP_BYTES:
+                    zf.writestr("TRUNCATED.txt", "The workspace was larger than the download limit; files are missing.")
+                    break
+                zf.writestr(posixpath.relpath(p, HOME), data)
+        return buf.getvalue()
+
+
+def _safe_name(name: str) -> str:
+    base = posixpath.basename(name.replace("\\", "/")).strip()
+    base = re.sub(r"[^\w.\- ()]+", "_", base)
+    return base.lstrip(".") or "upload"
+
+
+def _plain(exc: BaseException) -> str:
+    from agent.failures import scrub
+
+    text = scrub(str(exc), 300)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

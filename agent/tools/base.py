@@ -1,0 +1,103 @@
+"""The tiny tool framework: a base class, the context a tool runs with, and output shaping.
+
+A tool is a class with a name, a description and a JSON schema for the model, and one ``run`` coroutine
+that returns a frozen ``ToolResult``. Tools never emit lifecycle events themselves (the loop does); they
+only stream live output through ``ToolContext.output``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Literal
+
+from agent.events import Artifact, ToolResult
+
+if TYPE_CHECKING:
+    from e2b_code_interpreter import AsyncSandbox
+
+HOME = "/home/user"
+
+
+class ToolInputError(ValueError):
+    """The model's input does not fit the tool's schema; the message is shown to the model."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a running tool may use: the session's sandbox (created or revived on demand) and a live-output sink."""
+
+    sandbox: Callable[[], Awaitable["AsyncSandbox"]]
+    output: Callable[[Literal["stdout", "stderr"], str], None]
+    timeout_s: float
+    max_output_chars: int
+
+
+class Tool(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    input_schema: ClassVar[dict[str, Any]]
+
+    def spec(self) -> dict[str, Any]:
+        """The tool definition sent to the model; input streams eagerly so people see code as it is written."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "eager_input_streaming": True,
+        }
+
+    @abstractmethod
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult: ...
+
+
+def require_str(args: dict[str, Any], key: str, *, allow_empty: bool = False) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise ToolInputError(f"'{key}' must be a non-empty string.")
+    return value
+
+
+def sandbox_path(path: str) -> str:
+    """Relative paths (and ``~``) live under /home/user; the result is normalised and absolute."""
+    path = path.strip()
+    if path == "~" or path.startswith("~/"):
+        path = HOME + path[1:]
+    if not path.startswith("/"):
+        path = posixpath.join(HOME, path)
+    return posixpath.normpath(path)
+
+
+def cut_middle(text: str, limit: int) -> str:
+    """Keep the head and the tail of ``text`` within ``limit`` characters and say how much was cut."""
+    if len(text) <= limit:
+        return text
+    marker_room = 60
+    keep = max(limit - marker_room, 0)
+    head = keep * 3 // 5
+    tail = keep - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n... {cut} characters cut ...\n{text[len(text) - tail:] if tail else ''}"
+
+
+def make_result(
+    text: str, *, is_error: bool = False, artifacts: tuple[Artifact, ...] = (), limit: int
+) -> ToolResult:
+    """A ToolResult whose ``output`` fits the model's budget; the uncut text is kept for people."""
+    short = cut_middle(text, limit)
+    return ToolResult(
+        output=short,
+        is_error=is_error,
+        artifacts=artifacts,
+        full_output=text if short != text else None,
+    )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """IPython tracebacks are coloured; the model and the page want plain text."""
+    return _ANSI.sub("", text)
