@@ -1,0 +1,207 @@
+"""Stop (cancel) mid-tool and mid-stream, and the session's sandbox: reuse, sliding timeout, death, uploads, keys."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+import zipfile
+
+import pytest
+from e2b_code_interpreter import AsyncSandbox
+
+from tests.agent.helpers import (
+    SandboxStatus, TextDelta, ToolRunning, agent_session, all_tool_results, assert_valid_transcript, collect,
+    make_settings, run,
+)
+from tests.support.claude_standin import Reply, Text, ToolUse, result_text, text_reply, tool_reply
+
+
+def _cancel_later(session, delay: float, when: dict) -> None:
+    """Call session.cancel() from another thread (as the page's Stop button would), noting the time."""
+
+    def fire() -> None:
+        when["cancel"] = time.monotonic()
+        session.cancel()
+
+    threading.Timer(delay, fire).start()
+
+
+@pytest.mark.parametrize("slow, follow_up, expect", [
+    (ToolUse("run_command", {"command": "sleep 30; echo never"}, id="toolu_slow"),
+     ToolUse("run_command", {"command": "echo alive"}, id="toolu_next"), "alive"),
+    (ToolUse("execute_code", {"code": "n = 0\nwhile True:\n    n += 1"}, id="toolu_slow"),
+     ToolUse("execute_code", {"code": "print(6 * 7)"}, id="toolu_next"), "42"),
+], ids=["run_command-sleep", "execute_code-busy-loop"])
+def test_cancel_mid_tool_stops_quickly_and_the_sandbox_is_usable_at_once(claude, provider, slow, follow_up, expect):
+    claude.push(tool_reply(slow, text="This will take a while."))
+    when: dict = {}
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            def on_event(ev):
+                if isinstance(ev, ToolRunning) and not when:
+                    when["running"] = time.monotonic()
+                    _cancel_later(s, 1.0, when)
+
+            t1 = await collect(s, "do something slow", on_event=on_event, timeout=60)
+            claude.push(tool_reply(follow_up), text_reply("Still here."))
+            t2 = await collect(s, "are you still there?", timeout=60)
+            return t1, t2, list(s.messages)
+
+    t1, t2, messages = run(scenario())
+    assert "cancel" in when, f"the tool never started, so nothing was cancelled; events:\n{t1.describe()}"
+    assert t1.done.stop_reason == "cancelled", t1.describe()
+    stop_took = t1.seen[-1].at - when["cancel"]
+    assert stop_took < 4.0, f"cancel took {stop_took:.2f}s to end the turn (should be about a second)"
+    assert len(claude.requests) == 2, "cancel must not send another model request in the cancelled turn"
+
+    dangling = [b for b in all_tool_results(claude.requests[1].messages) if b.get("tool_use_id") == "toolu_slow"]
+    assert dangling and dangling[0].get("is_error") is True, (
+        f"the cancelled tool_use must get an is_error tool_result in the next request: {dangling}")
+    fin = t2.finished_by_name(follow_up.name)
+    assert not fin.result.is_error and expect in fin.result.display_output, (
+        f"the sandbox must be usable right after a cancel; got {fin.result.display_output!r}")
+    assert fin.duration < 15, f"the next tool took {fin.duration:.1f}s: the cancelled work was still running"
+    assert t2.text.endswith("Still here."), t2.describe()
+    assert_valid_transcript(messages)
+
+
+def test_cancel_while_the_model_is_streaming_closes_the_stream(claude, provider):
+    claude.push(Reply((Text("I am still typing and", chunks=2),), end="hang", hang_s=30))
+    when: dict = {}
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            def on_event(ev):
+                if isinstance(ev, TextDelta) and not when:
+                    _cancel_later(s, 0.2, when)
+
+            t1 = await collect(s, "tell me a long story", on_event=on_event, timeout=60)
+            claude.push(text_reply("New answer."))
+            t2 = await collect(s, "never mind", timeout=30)
+            return t1, t2, list(s.messages)
+
+    t1, t2, messages = run(scenario())
+    assert t1.done.stop_reason == "cancelled", t1.describe()
+    assert t1.seen[-1].at - when["cancel"] < 3.0, "cancel must end the turn within about a second"
+    assert claude.wait_for("client_gone", request=0, timeout=5), "the model stream was not closed after cancel"
+    assert t1.text.startswith("I am still"), t1.describe()
+    assert t2.text == "New answer.", t2.describe()
+    assert_valid_transcript(messages)
+    assert_valid_transcript(claude.requests[-1].messages)
+
+
+def test_cancel_when_idle_is_harmless(claude, provider):
+    claude.push(text_reply("Fine."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            threading.Thread(target=s.cancel).start()
+            time.sleep(0.1)
+            return await collect(s, "hello")
+
+    turn = run(scenario())
+    assert turn.text == "Fine." and turn.done.stop_reason == "end_turn", turn.describe()
+
+
+def test_sandbox_is_reused_across_turns_and_its_timeout_slides(claude, provider):
+    claude.push(tool_reply(ToolUse("execute_code", {"code": "x = 41"})), text_reply("Set."),
+                tool_reply(ToolUse("execute_code", {"code": "print(x + 1)"})), text_reply("It is 42."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            opts = await provider.sdk_options()
+            await collect(s, "set x")
+            first = s.sandbox_status()
+            info1 = await AsyncSandbox.get_info(first.sandbox_id, **opts)
+            await _sleep(1.5)
+            t2 = await collect(s, "print x + 1")
+            second = s.sandbox_status()
+            info2 = await AsyncSandbox.get_info(second.sandbox_id, **opts)
+            return t2, first, second, info1, info2
+
+    t2, first, second, info1, info2 = run(scenario())
+    fin = t2.finished_by_name("execute_code")
+    assert "42" in fin.result.display_output, f"interpreter state must survive between turns: {fin.result}"
+    assert first.sandbox_id and first.sandbox_id == second.sandbox_id, (first, second)
+    assert first.provider == "local"
+    assert second.expires_at and first.expires_at and second.expires_at > first.expires_at, (
+        f"the sandbox timeout must be extended on use: {first.expires_at} -> {second.expires_at}")
+    assert info2.end_at > info1.end_at, f"the server's end time did not move: {info1.end_at} -> {info2.end_at}"
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def test_sandbox_killed_behind_the_sessions_back_is_recreated(claude, provider):
+    claude.push(tool_reply(ToolUse("execute_code", {"code": "x = 1"})), text_reply("Set."))
+
+    def responder(req):
+        last = req.tool_results()
+        if last and "fresh" in result_text(last[-1]) and not last[-1].get("is_error"):
+            return text_reply("Fresh sandbox works.")
+        return tool_reply(ToolUse("execute_code", {"code": "print('fresh')"}))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            await collect(s, "set x")
+            old = s.sandbox_status().sandbox_id
+            killed = await AsyncSandbox.kill(old, **(await provider.sdk_options()))
+            assert killed, "could not kill the sandbox behind the session's back"
+            before = len(claude.requests)
+            claude.respond_with(responder)
+            t2 = await collect(s, "run it again", timeout=120)
+            return old, s.sandbox_status(), t2, claude.requests[before:]
+
+    old, status, t2, later = run(scenario())
+    restarted = [e for e in t2.of(SandboxStatus) if e.state == "restarted"]
+    assert restarted, f"a SandboxStatus(state='restarted') event is expected; events:\n{t2.describe()}"
+    assert status.sandbox_id and status.sandbox_id != old, "a new sandbox must have been made"
+    ok = [f for f in t2.finished if f.name == "execute_code" and "fresh" in f.result.display_output]
+    assert ok and not ok[-1].result.is_error, t2.describe()
+    told = json.dumps([r.messages[-1] for r in later])
+    assert re.search(r"restart|new sandbox|fresh sandbox|state (was|is|has been) (lost|gone|reset)|earlier state|"
+                     r"lost", told, re.I), f"the model must be told the earlier state is gone; it got: {told[:800]}"
+    assert t2.text.endswith("Fresh sandbox works."), t2.describe()
+
+
+def test_uploads_land_in_the_sandbox_and_the_model_is_told(claude, provider, tmp_path):
+    data = "city,temp\nOslo,4.5\nLima,19.0\n"
+    upload = tmp_path / "weather.csv"
+    upload.write_text(data)
+    claude.push(tool_reply(ToolUse("read_file", {"path": "/home/user/uploads/weather.csv"})), text_reply("Read it."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            turn = await collect(s, "summarise the file", files=[upload])
+            return turn, await s.workspace_zip()
+
+    turn, zipped = run(scenario())
+    assert "/home/user/uploads/weather.csv" in claude.requests[0].last_user_text(), (
+        f"the model must be told the upload's sandbox path: {claude.requests[0].last_user_text()!r}")
+    assert data in turn.finished_by_name("read_file").result.display_output
+    names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    assert any(n.endswith("uploads/weather.csv") for n in names), f"workspace zip: {names}"
+
+
+def test_no_key_material_in_the_sandbox_environment_or_events(claude, provider):
+    claude.push(tool_reply(ToolUse("run_command", {"command": "env; cat /proc/1/environ 2>/dev/null | tr '\\0' '\\n'"})),
+                text_reply("Listed."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, "show the environment")
+
+    turn = run(scenario())
+    out = turn.finished_by_name("run_command").result.display_output
+    assert "HOME=" in out, f"env did not run: {out[:300]!r}"
+    for secret in (claude.api_key, "ANTHROPIC_API_KEY", "E2B_API_KEY"):
+        assert secret not in out, f"{secret} is visible inside the sandbox"
+    assert claude.api_key not in json.dumps([e.to_dict() for e in turn.events])
+    assert claude.api_key not in json.dumps(claude.requests[-1].body), "the key ended up in a message to the model"
