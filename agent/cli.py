@@ -1,0 +1,238 @@
+"""``python -m agent``: the agent in a terminal.
+
+    python -m agent "make a bar chart of 3 random numbers"      # one turn, streamed
+    python -m agent                                             # interactive chat (Ctrl-D or Ctrl-C to leave)
+    python -m agent --json "..."                                # one JSON event per line (Event.to_dict())
+
+Exit status 0 when the turn(s) ended normally; otherwise non-zero with exactly one plain line on stderr
+(1: the turn failed, 2: configuration problem such as a missing key, 130: stopped with Ctrl-C).
+The sandbox and the embedded local sandbox server are always shut down on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import warnings
+from typing import TextIO
+
+from agent.config import Settings
+from agent.events import (
+    Done,
+    Error,
+    Event,
+    SandboxStatus,
+    TextDelta,
+    ThinkingDelta,
+    ToolFinished,
+    ToolOutput,
+    ToolRunning,
+    ToolStarted,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Outcome:
+    """How the last turn ended: the one line to print on failure and the exit status."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.status = EXIT_OK
+
+
+class PlainPrinter:
+    """Readable terminal output: the answer's text as it streams, tool steps as short indented lines."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.at_line_start = True
+        self.in_thinking = False
+        self.color = out.isatty()
+
+    def _write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.at_line_start = text.endswith("\n")
+            self.out.flush()
+
+    def _line(self, text: str) -> None:
+        if not self.at_line_start:
+            self._write("\n")
+        self._write(text + "\n")
+
+    def _dim(self, text: str) -> str:
+        return f"\x1b[2m{text}\x1b[0m" if self.color else text
+
+    def show(self, ev: Event) -> None:
+        if not isinstance(ev, ThinkingDelta) and self.in_thinking:
+            self.in_thinking = False
+            self._line("")
+        if isinstance(ev, TextDelta):
+            self._write(ev.text)
+        elif isinstance(ev, ThinkingDelta):
+            if not self.in_thinking:
+                self.in_thinking = True
+                self._line(self._dim("(thinking)"))
+            self._write(self._dim(ev.text))
+        elif isinstance(ev, ToolStarted):
+            self._line(f"▶ {ev.name} ...")
+        elif isinstance(ev, ToolRunning):
+            self._line(f"▶ {ev.name}: {_summary(ev.name, ev.input)}")
+        elif isinstance(ev, ToolOutput):
+            for line in ev.text.splitlines() or [""]:
+                self._line(self._dim(f"  │ {line}"))
+        elif isinstance(ev, ToolFinished):
+            r = ev.result
+            mark = "✗" if r.is_error else "✓"
+            arts = "".join(f" [{a.mime}, {_size(a.data)}]" for a in r.artifacts)
+            first = r.output.strip().splitlines()[-1] if r.is_error and r.output.strip() else ""
+            tail = f" — {first[:200]}" if first else ""
+            self._line(f"{mark} {ev.name} ({ev.duration:.1f} s){arts}{tail}")
+        elif isinstance(ev, SandboxStatus):
+            if ev.state in ("restarted", "failed"):
+                self._line(self._dim(f"[sandbox {ev.state}: {ev.message}]"))
+        elif isinstance(ev, Done):
+            if not self.at_line_start:
+                self._write("\n")
+
+
+def _size(data: bytes | str) -> str:
+    n = len(data)
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"
+
+
+def _summary(name: str, args: dict) -> str:
+    for key in ("command", "path", "code"):
+        v = args.get(key)
+        if isinstance(v, str) and v.strip():
+            first = v.strip().splitlines()[0]
+            more = " ..." if "\n" in v.strip() or len(first) > 100 else ""
+            return first[:100] + more
+    return ""
+
+
+async def _run_turn(session, prompt: str, show, outcome: _Outcome) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, session.cancel)
+    except (NotImplementedError, RuntimeError):
+        pass
+    outcome.error, outcome.status = None, EXIT_OK
+    last_error: str | None = None
+    try:
+        async for ev in session.run_turn(prompt):
+            show(ev)
+            if isinstance(ev, Error) and not ev.retrying:
+                last_error = ev.message
+            if isinstance(ev, Done):
+                if ev.stop_reason == "cancelled":
+                    outcome.status, outcome.error = EXIT_INTERRUPTED, "Stopped."
+                elif ev.stop_reason in ("error", "tool_limit"):
+                    outcome.status = EXIT_FAILED
+                    outcome.error = last_error or "The turn failed."
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+async def _close(session, provider) -> None:
+    try:
+        await asyncio.wait_for(session.close(), 30)
+    except BaseException:
+        pass
+    await asyncio.to_thread(provider.close)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m agent", description="Claude coding agent with a sandbox.")
+    p.add_argument("prompt", nargs="*", help="the request; none starts an interactive chat")
+    p.add_argument("--json", action="store_true", help="print one JSON event per line")
+    p.add_argument("--model", help="model id (default: ANTHROPIC_MODEL or the built-in default)")
+    p.add_argument("--sandbox", choices=("local", "e2b"), help="sandbox provider (default: auto)")
+    p.add_argument("--no-thinking", action="store_true", help="turn adaptive thinking off")
+    p.add_argument("--verbose", action="store_true", help="log diagnostics to stderr")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        warnings.simplefilter("ignore")
+
+    def fail(message: str, status: int) -> int:
+        sys.stderr.write(message.replace("\n", " ").strip() + "\n")
+        sys.stderr.flush()
+        return status
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        return fail(f"Configuration problem: {exc}", EXIT_CONFIG)
+    changes = {}
+    if args.model:
+        changes["model"] = args.model
+    if args.sandbox:
+        changes["sandbox"] = args.sandbox
+    if args.no_thinking:
+        changes["thinking"] = False
+    settings = settings.replace(**changes)
+    missing = settings.missing_key_message()
+    if missing:
+        return fail(missing, EXIT_CONFIG)
+
+    from agent.sandbox import SandboxProvider
+    from agent.session import AgentSession
+
+    provider = SandboxProvider.from_settings(settings)
+    session = AgentSession(settings, provider, session_tag="cli")
+    outcome = _Outcome()
+    if args.json:
+        def show(ev: Event) -> None:
+            sys.stdout.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    else:
+        show = PlainPrinter(sys.stdout).show
+
+    with asyncio.Runner() as runner:
+        try:
+            if args.prompt:
+                runner.run(_run_turn(session, " ".join(args.prompt), show, outcome))
+            else:
+                runner.run(session.prewarm())
+                _chat(runner, session, show, outcome, interactive_prompt=not args.json)
+        except KeyboardInterrupt:
+            outcome.status, outcome.error = EXIT_INTERRUPTED, "Stopped."
+        finally:
+            try:
+                runner.run(_close(session, provider))
+            except BaseException:
+                provider.close()
+    if outcome.status != EXIT_OK:
+        return fail(outcome.error or "The turn failed.", outcome.status)
+    return EXIT_OK
+
+
+def _chat(runner: asyncio.Runner, session, show, outcome: _Outcome, interactive_prompt: bool) -> None:
+    """Multi-turn chat on stdin until EOF or Ctrl-C at the prompt; a failed turn does not end the chat."""
+    while True:
+        try:
+            line = input("you> " if interactive_prompt and sys.stdin.isatty() else "")
+        except (EOFError, KeyboardInterrupt):
+            if sys.stdin.isatty():
+                print()
+            outcome.status, outcome.error = EXIT_OK, None
+            return
+        if not line.strip():
+            continue
+        runner.run(_run_turn(session, line, show, outcome))
+        if outcome.status != EXIT_OK and outcome.error:
+            print(f"[{outcome.error}]", file=sys.stderr if outcome.status != EXIT_INTERRUPTED else sys.stdout)
