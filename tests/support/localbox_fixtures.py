@@ -1,1 +1,42 @@
-"""Fixtures for a real local sandbox server (agent.localbox), shared by every test area."""
+"""Fixtures for a real local sandbox server (agent.localbox), shared by every test area.
+
+`localbox` starts ONE server per test session as a child process (real bubblewrap jails, real sockets) and
+stops it at the end; `sandbox` creates a fresh `e2b_code_interpreter.Sandbox` on it for one test and kills it
+afterwards. If the jail cannot be built on this machine the fixture fails loudly (it never skips).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from agent.localbox import LocalboxUnavailable, LocalServer, start_server
+
+
+@pytest.fixture(scope="session")
+def localbox() -> Iterator[LocalServer]:
+    """A started local E2B-compatible server; use `localbox.sdk_options()` with the unmodified SDK."""
+    try:
+        server = start_server()
+    except LocalboxUnavailable as exc:
+        pytest.fail(f"the local sandbox server cannot start here: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(localbox: LocalServer) -> Iterator["object"]:
+    """A fresh `e2b_code_interpreter.Sandbox` on the session's local server, killed after the test."""
+    from e2b_code_interpreter import Sandbox
+
+    sbx = Sandbox.create(timeout=300, **localbox.sdk_options())
+    try:
+        yield sbx
+    finally:
+        try:
+            sbx.kill()
+        except Exception:  # already killed by the test: nothing left to free
+            pass

@@ -1,0 +1,129 @@
+"""A local server that speaks E2B's wire protocol, so the unmodified e2b / e2b-code-interpreter SDKs run code in
+bubblewrap jails on this machine. See docs/localbox.md.
+
+    from agent.localbox import start_server
+    with start_server() as server:
+        sbx = Sandbox.create(**server.sdk_options())
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["LocalServer", "LocalboxUnavailable", "start_server"]
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class LocalboxUnavailable(Exception):
+    """The local sandbox server could not start here (no bubblewrap, no namespaces, ...); the message says why."""
+
+
+class LocalServer:
+    """A running `python -m agent.localbox` child process. Stop it with `stop()` or use it as a context manager."""
+
+    def __init__(self, process: subprocess.Popen, url: str, api_key: str) -> None:
+        self._process = process
+        self.url = url
+        self.api_key = api_key
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def sdk_options(self) -> dict:
+        """Keyword arguments for Sandbox.create / connect / list / kill (sync and async) that reach this server.
+
+        `api_url` and `sandbox_url` are honoured by e2b 2.x (deprecated there, removed in 3: requirements pin <3).
+        """
+        return {"api_url": self.url, "sandbox_url": self.url, "api_key": self.api_key}
+
+    def preview_url(self, sandbox_id: str, port: int) -> str | None:
+        """URL of a web server listening on `port` inside the sandbox; None: not supported by this server yet."""
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM the server (it kills every sandbox), SIGKILL after a grace period. Idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        for stream in (self._process.stdout, self._process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> "LocalServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:  # a forgotten server must not outlive its owner
+        try:
+            self.stop()
+        except Exception:
+            pass
+
+
+def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, allow_internet: bool = False,
+                 allow_unisolated: bool = False, ready_timeout: float = 60.0) -> LocalServer:
+    """Start the server as a child process and wait until it serves; raises LocalboxUnavailable otherwise."""
+    key = api_key or secrets.token_urlsafe(24)
+    cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port)]
+    if allow_internet:
+        cmd.append("--allow-internet")
+    if allow_unisolated:
+        cmd.append("--allow-unisolated")
+    env = {**os.environ, "LOCALBOX_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = str(_PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    process = subprocess.Popen(cmd, cwd=str(_PROJECT_ROOT), env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors: list[str] = []
+    threading.Thread(target=_drain, args=(process.stderr, errors), daemon=True).start()
+    url_box: list[str] = []
+    reader = threading.Thread(target=_read_url, args=(process.stdout, url_box), daemon=True)
+    reader.start()
+    reader.join(ready_timeout)
+    if not url_box:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        time.sleep(0.1)
+        detail = " ".join(line.strip() for line in errors if "cannot start" in line) or " ".join(errors[-5:]).strip()
+        raise LocalboxUnavailable(detail or f"the local sandbox server did not become ready in {ready_timeout:.0f} s")
+    return LocalServer(process, url_box[0], key)
+
+
+def _read_url(stream, box: list[str]) -> None:
+    for line in stream:
+        if "serving on " in line:
+            box.append(line.split("serving on ", 1)[1].split()[0].strip())
+            break
+    threading.Thread(target=_drain, args=(stream, []), daemon=True).start()
+
+
+def _drain(stream, sink: list[str]) -> None:
+    try:
+        for line in stream:
+            sink.append(line)
+            if os.environ.get("LOCALBOX_DEBUG"):
+                sys.stderr.write("[localbox] " + line)
+            del sink[:-200]
+    except (ValueError, OSError):
+        pass

@@ -1,0 +1,108 @@
+"""`python -m agent.localbox`: run the local E2B-compatible sandbox server (see docs/localbox.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+API_KEY_ENV = "LOCALBOX_API_KEY"  # how start_server hands the key over without showing it in `ps`
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m agent.localbox",
+                                     description="A local server that the unmodified E2B SDKs can use.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    parser.add_argument("--api-key", default=None,
+                        help=f"key clients must send (default: ${API_KEY_ENV}, else a random key that is printed)")
+    parser.add_argument("--allow-internet", action="store_true",
+                        help="share the host network with sandboxes (also exposes the host's loopback services)")
+    parser.add_argument("--allow-unisolated", action="store_true",
+                        help="run sandboxes WITHOUT a jail when bubblewrap/namespaces are unavailable (unsafe)")
+    parser.add_argument("--pool-size", type=int, default=1, help="pre-warmed sandboxes kept ready (default 1)")
+    parser.add_argument("--max-sandboxes", type=int, default=20, help="sandboxes allowed at once (default 20)")
+    parser.add_argument("--memory-mb", type=int, default=2048, help="memory per sandbox in MiB (default 2048)")
+    parser.add_argument("--disk-mb", type=int, default=1024, help="size of /home/user per sandbox (default 1024)")
+    parser.add_argument("--max-processes", type=int, default=256, help="processes per sandbox (default 256)")
+    parser.add_argument("--sandbox-venv", default=None, help="the sandbox's Python environment (default .venv-sandbox)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log = logging.getLogger("agent.localbox")
+
+    import uvicorn
+
+    from . import jail
+    from .app import LocalboxApp
+    from .control import Registry, Settings
+
+    api_key = args.api_key or os.environ.pop(API_KEY_ENV, None)
+    generated = api_key is None
+    if generated:
+        api_key = secrets.token_urlsafe(24)
+    limits = jail.JailLimits(memory_bytes=args.memory_mb << 20, home_bytes=args.disk_mb << 20,
+                             max_processes=args.max_processes)
+    defaults = Settings(api_key="")
+    settings = Settings(api_key=api_key, allow_internet=args.allow_internet, allow_unisolated=args.allow_unisolated,
+                        pool_size=max(0, args.pool_size), max_sandboxes=max(1, args.max_sandboxes), limits=limits,
+                        sandbox_venv=Path(args.sandbox_venv) if args.sandbox_venv else defaults.sandbox_venv)
+    try:
+        python = jail.SandboxPython.locate(settings.sandbox_venv)
+    except jail.JailUnavailable as exc:
+        print(f"localbox: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 3
+    caps = jail.detect(python)
+    if not caps.isolated:
+        if not settings.allow_unisolated:
+            print(f"localbox: cannot start: {caps.problem}. Sandboxes would not be isolated from this machine; "
+                  "pass --allow-unisolated to run them anyway (unsafe for untrusted code).", file=sys.stderr,
+                  flush=True)
+            return 3
+        log.warning("localbox: WARNING: %s. Running sandboxes WITHOUT isolation: code in them can read and change "
+                    "this machine's files.", caps.problem)
+    elif caps.cgroup_memory is None or caps.cgroup_pids is None:
+        log.warning("localbox: warning: cgroup memory/pids controllers are not writable here; sandboxes have no "
+                    "memory or process-count cap (file size and open-file limits still apply)")
+
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"localbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr, flush=True)
+        return 3
+    sock.listen(128)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    root = jail.new_root()
+    registry = Registry(settings, caps, python, root)
+
+    def ready() -> None:
+        line = f"localbox: serving on {url}"
+        if generated:
+            line += f" (api key: {api_key})"
+        print(line, flush=True)
+
+    app = LocalboxApp(registry, on_ready=ready)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+                            h11_max_incomplete_event_size=1 << 20)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,435 @@
+"""The in-jail guest daemon: serves file operations and process spawning for ONE sandbox.
+
+Why it exists: the host must never touch the jail's files through host paths (a symlink planted by sandbox code
+could point anywhere on the host). So every file operation and every process start happens *inside* the jail,
+done by this small daemon, which sees exactly what sandbox code sees.
+
+It talks to the host over an inherited Unix socket (fd given as argv[1]), never a path, so nothing in the jail can
+redirect the host to another socket. Framing: one JSON object per line, both ways. Requests carry an integer
+"id"; the guest answers with any number of {"id", "ev": ...} event lines and ends each request with exactly one
+{"id", "done": true, "result": ...} or {"id", "done": true, "error": {"code", "message"}}.
+
+Stdlib only: it runs on the sandbox's Python, not the host's venv.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import sys
+
+CHUNK = 1 << 20
+READ_LIMIT = 512 << 20
+
+
+class GuestError(Exception):
+    """A failed operation, reported to the host with a code it maps onto the SDK's errors."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _os_error(exc: OSError, path: str) -> GuestError:
+    if isinstance(exc, FileNotFoundError):
+        return GuestError("not_found", f"path '{path}' does not exist")
+    if isinstance(exc, FileExistsError):
+        return GuestError("exists", f"path '{path}' already exists")
+    if isinstance(exc, (NotADirectoryError, IsADirectoryError)):
+        return GuestError("invalid", f"{exc.strerror}: '{path}'")
+    if isinstance(exc, PermissionError):
+        return GuestError("permission", f"permission denied: '{path}'")
+    if exc.errno == 28:
+        return GuestError("no_space", f"no space left in the sandbox while writing '{path}'")
+    return GuestError("internal", f"{exc.strerror or exc}: '{path}'")
+
+
+def _name_of(table, key: int) -> str:
+    try:
+        return table(key)[0]
+    except KeyError:
+        return str(key)
+
+
+def entry_info(path: str) -> dict:
+    """Describe one path without following a final symlink (symlinks are reported as symlinks)."""
+    st = os.lstat(path)
+    target = None
+    if stat.S_ISLNK(st.st_mode):
+        kind = "symlink"
+        target = os.readlink(path)
+        try:  # report the type and size of what it points to, like envd does
+            tst = os.stat(path)
+            size = tst.st_size
+            kind_target = "dir" if stat.S_ISDIR(tst.st_mode) else "file"
+        except OSError:
+            size, kind_target = 0, "file"
+    else:
+        kind = "dir" if stat.S_ISDIR(st.st_mode) else "file"
+        kind_target = kind
+        size = st.st_size
+    return {
+        "name": os.path.basename(path.rstrip("/")) or "/",
+        "type": kind_target,
+        "is_symlink": kind == "symlink",
+        "symlink_target": target,
+        "path": path,
+        "size": size,
+        "mode": stat.S_IMODE(st.st_mode),
+        "permissions": stat.filemode(st.st_mode),
+        "owner": _name_of(pwd.getpwuid, st.st_uid),
+        "group": _name_of(grp.getgrgid, st.st_gid),
+        "mtime_ns": st.st_mtime_ns,
+    }
+
+
+class Proc:
+    """One spawned process: its pipes, its subscribers (spawn and attach requests) and its end state."""
+
+    def __init__(self, popen: asyncio.subprocess.Process, config: dict, tag: str | None, limit: int) -> None:
+        self.popen = popen
+        self.config = config
+        self.tag = tag
+        self.limit = limit
+        self.sent = 0
+        self.subscribers: list[asyncio.Queue] = []
+        self.ended: dict | None = None
+        self.hidden = bool(config.get("hidden"))
+
+    def publish(self, event: dict) -> None:
+        for queue in list(self.subscribers):
+            queue.put_nowait(event)
+
+
+class Guest:
+    """Dispatches requests from the host; one task per request so slow ones never block others."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.procs: dict[int, Proc] = {}
+        self.env = dict(os.environ)
+        self.write_lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task] = set()
+
+    async def send(self, message: dict) -> None:
+        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        async with self.write_lock:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def serve(self) -> None:
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                break
+            try:
+                request = json.loads(line)
+            except ValueError:
+                continue
+            task = asyncio.create_task(self.handle(request))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        for proc in self.procs.values():
+            _kill_group(proc.popen.pid, signal.SIGKILL)
+
+    async def handle(self, request: dict) -> None:
+        rid = request.get("id")
+        op = request.get("op", "")
+        handler = getattr(self, "op_" + op, None)
+        try:
+            if handler is None:
+                raise GuestError("invalid", f"unknown operation {op!r}")
+            result = await handler(rid, request)
+            await self.send({"id": rid, "done": True, "result": result})
+        except GuestError as exc:
+            await self.send({"id": rid, "done": True, "error": {"code": exc.code, "message": exc.message}})
+        except Exception as exc:  # keep the daemon alive whatever one request does
+            await self.send({"id": rid, "done": True, "error": {"code": "internal", "message": str(exc)}})
+
+    # ---- environment -------------------------------------------------------------------------------------
+    async def op_ping(self, rid, req) -> dict:
+        return {"pid": os.getpid()}
+
+    async def op_setenv(self, rid, req) -> dict:
+        self.env.update({str(k): str(v) for k, v in (req.get("envs") or {}).items()})
+        return {}
+
+    # ---- files -------------------------------------------------------------------------------------------
+    async def op_stat(self, rid, req) -> dict:
+        path = req["path"]
+        try:
+            return entry_info(path)
+        except OSError as exc:
+            raise _os_error(exc, path) from None
+
+    async def op_list(self, rid, req) -> list:
+        root = req["path"]
+        depth = max(1, int(req.get("depth") or 1))
+        try:
+            st = os.stat(root)
+        except OSError as exc:
+            raise _os_error(exc, root) from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise GuestError("invalid", f"path '{root}' is not a directory")
+        out: list[dict] = []
+
+        def walk(path: str, level: int) -> None:
+            try:
+                names = sorted(os.listdir(path))
+            except OSError:
+                return
+            for name in names:
+                full = os.path.join(path, name)
+                try:
+                    info = entry_info(full)
+                except OSError:
+                    continue
+                out.append(info)
+                if level < depth and info["type"] == "dir" and not info["is_symlink"]:
+                    walk(full, level + 1)
+
+        walk(root, 1)
+        return out
+
+    async def op_mkdir(self, rid, req) -> dict:
+        path = req["path"]
+        try:
+            if os.path.isdir(path):
+                return {"created": False, "entry": entry_info(path)}
+            os.makedirs(path)
+            return {"created": True, "entry": entry_info(path)}
+        except OSError as exc:
+            raise _os_error(exc, path) from None
+
+    async def op_move(self, rid, req) -> dict:
+        src, dst = req["src"], req["dst"]
+        try:
+            parent = os.path.dirname(dst)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            os.rename(src, dst)
+            return entry_info(dst)
+        except OSError as exc:
+            raise _os_error(exc, src) from None
+
+    async def op_remove(self, rid, req) -> dict:
+        path = req["path"]
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return {"removed": False}
+        except OSError as exc:
+            raise _os_error(exc, path) from None
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError as exc:
+            raise _os_error(exc, path) from None
+        return {"removed": True}
+
+    async def op_read(self, rid, req) -> dict:
+        path = req["path"]
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise _os_error(exc, path) from None
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise GuestError("invalid", f"path '{path}' is a directory")
+            total = 0
+            while True:
+                chunk = os.read(fd, CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > READ_LIMIT:
+                    raise GuestError("too_large", f"file '{path}' is larger than the read limit")
+                await self.send({"id": rid, "ev": "chunk", "b64": base64.b64encode(chunk).decode()})
+            return {"size": total}
+        finally:
+            os.close(fd)
+
+    async def op_write(self, rid, req) -> dict:
+        path = req["path"]
+        data = base64.b64decode(req.get("b64") or "")
+        try:
+            parent = os.path.dirname(path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if req.get("append") else os.O_TRUNC)
+            fd = os.open(path, flags, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            finally:
+                os.close(fd)
+            return entry_info(path)
+        except OSError as exc:
+            raise _os_error(exc, path) from None
+
+    # ---- processes ---------------------------------------------------------------------------------------
+    async def op_spawn(self, rid, req) -> dict:
+        env = dict(self.env)
+        env.update({str(k): str(v) for k, v in (req.get("envs") or {}).items()})
+        cwd = req.get("cwd") or env.get("HOME") or "/"
+        if not os.path.isdir(cwd):
+            raise GuestError("invalid", f"working directory '{cwd}' does not exist")
+        try:
+            popen = await asyncio.create_subprocess_exec(
+                req["cmd"],
+                *req.get("args", []),
+                stdin=asyncio.subprocess.PIPE if req.get("stdin") else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise _os_error(exc, req["cmd"]) from None
+        proc = Proc(popen, req, req.get("tag"), int(req.get("limit") or 0))
+        queue: asyncio.Queue = asyncio.Queue()
+        proc.subscribers.append(queue)
+        self.procs[popen.pid] = proc
+        await self.send({"id": rid, "ev": "start", "pid": popen.pid})
+        asyncio.create_task(self._pump(proc))
+        return await self._relay(rid, proc, queue)
+
+    async def op_attach(self, rid, req) -> dict:
+        proc = self._find(req)
+        if proc.ended is not None:
+            raise GuestError("not_found", "process has already ended")
+        queue: asyncio.Queue = asyncio.Queue()
+        proc.subscribers.append(queue)
+        await self.send({"id": rid, "ev": "start", "pid": proc.popen.pid})
+        return await self._relay(rid, proc, queue)
+
+    async def _relay(self, rid, proc: Proc, queue: asyncio.Queue) -> dict:
+        try:
+            while True:
+                event = await queue.get()
+                if event.get("ev") == "end":
+                    return event["end"]
+                await self.send({"id": rid, **event})
+        finally:
+            if queue in proc.subscribers:
+                proc.subscribers.remove(queue)
+
+    async def _pump(self, proc: Proc) -> None:
+        popen = proc.popen
+        truncated = False
+
+        async def read(stream: asyncio.StreamReader, name: str) -> None:
+            nonlocal truncated
+            while True:
+                chunk = await stream.read(65536)
+                if not chunk:
+                    return
+                if truncated:
+                    continue
+                if proc.limit and proc.sent + len(chunk) > proc.limit:
+                    truncated = True
+                    note = (
+                        f"\n[localbox: output limit of {proc.limit} bytes reached; the process was killed]\n"
+                    ).encode()
+                    proc.publish({"ev": "data", "stream": "stderr", "b64": base64.b64encode(note).decode()})
+                    _kill_group(popen.pid, signal.SIGKILL)
+                    continue
+                proc.sent += len(chunk)
+                proc.publish({"ev": "data", "stream": name, "b64": base64.b64encode(chunk).decode()})
+
+        await asyncio.gather(read(popen.stdout, "stdout"), read(popen.stderr, "stderr"))
+        code = await popen.wait()
+        if code < 0:
+            end = {"exit_code": -1, "exited": False, "status": f"signal: {signal.Signals(-code).name.lower()}"}
+            if -code == signal.SIGKILL:
+                end["status"] = "signal: killed"
+        else:
+            end = {"exit_code": code, "exited": True, "status": f"exit status {code}"}
+        if truncated:
+            end["error"] = "output limit reached"
+        proc.ended = end
+        proc.publish({"ev": "end", "end": end})
+        # the process group may still hold background children: end them with their leader
+        _kill_group(popen.pid, signal.SIGKILL)
+        self.procs.pop(popen.pid, None)
+
+    def _find(self, req) -> Proc:
+        pid = req.get("pid")
+        tag = req.get("tag")
+        for proc in self.procs.values():
+            if (pid is not None and proc.popen.pid == pid) or (tag is not None and proc.tag == tag):
+                return proc
+        raise GuestError("not_found", f"process with {'pid ' + str(pid) if pid is not None else 'tag ' + str(tag)} not found")
+
+    async def op_signal(self, rid, req) -> dict:
+        proc = self._find(req)
+        sig = int(req.get("sig") or signal.SIGKILL)
+        if req.get("group", True):
+            _kill_group(proc.popen.pid, sig)
+        else:
+            try:
+                os.kill(proc.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+        return {}
+
+    async def op_input(self, rid, req) -> dict:
+        proc = self._find(req)
+        if proc.popen.stdin is None:
+            raise GuestError("invalid", "the process was started without stdin")
+        proc.popen.stdin.write(base64.b64decode(req.get("b64") or ""))
+        await proc.popen.stdin.drain()
+        return {}
+
+    async def op_close_stdin(self, rid, req) -> dict:
+        proc = self._find(req)
+        if proc.popen.stdin is not None:
+            proc.popen.stdin.close()
+        return {}
+
+    async def op_ps(self, rid, req) -> list:
+        return [
+            {"pid": p.popen.pid, "tag": p.tag, "cmd": p.config.get("cmd"), "args": p.config.get("args", []),
+             "envs": p.config.get("envs") or {}, "cwd": p.config.get("cwd")}
+            for p in self.procs.values()
+            if not p.hidden and p.ended is None
+        ]
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+async def main(fd: int) -> None:
+    import socket
+
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=64 << 20)
+    guest = Guest(reader, writer)
+    await guest.send({"id": 0, "ev": "ready", "pid": os.getpid()})
+    await guest.serve()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(main(int(sys.argv[1])))

@@ -1,0 +1,312 @@
+"""Building and tearing down one sandbox jail: bubblewrap namespaces, cgroup limits, rlimits.
+
+The jail runs the guest daemon (guest.py) as an unprivileged uid (1000, "user") in its own user, PID, mount,
+network, IPC and UTS namespaces. It sees: read-only /usr (+ the /bin, /lib symlinks), a minimal generated /etc,
+the sandbox Python at /opt/python (base) and /opt/venv (packages), its own size-limited tmpfs /home/user and /tmp,
+and one read-write control directory (/run/localbox) where the Jupyter kernel puts its ZeroMQ ipc sockets.
+Everything else of the host (the project checkout, other sandboxes, host processes, the host network) is absent.
+
+Memory and process count are capped with cgroup v1 (memory, pids) when those controllers are writable, because
+root ignores RLIMIT_NPROC. File size and open files are capped with rlimits set by a tiny /bin/sh prologue that
+also moves itself into the cgroups before exec'ing bubblewrap, so every jailed process starts inside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GUEST_SOURCE = Path(__file__).with_name("guest.py")
+JAIL_CONTROL_DIR = "/run/localbox"
+JAIL_HOME = "/home/user"
+JAIL_UID = 1000
+JAIL_GID = 1000
+CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class JailLimits:
+    """Per-sandbox limits; the defaults are what `python -m agent.localbox` uses."""
+
+    memory_bytes: int = 2 << 30
+    max_processes: int = 256
+    home_bytes: int = 1 << 30
+    tmp_bytes: int = 512 << 20
+    max_file_bytes: int = 1 << 30
+    max_open_files: int = 4096
+    output_bytes: int = 16 << 20  # per command / per code execution, stdout+stderr together
+
+
+@dataclass(frozen=True)
+class SandboxPython:
+    """Where the sandbox's interpreter lives on the host: a venv (packages) and the base Python it points to."""
+
+    venv: Path
+    base_prefix: Path
+    version: str  # e.g. "3.11"
+
+    @staticmethod
+    def locate(venv: Path) -> "SandboxPython":
+        cfg = venv / "pyvenv.cfg"
+        if not cfg.is_file():
+            raise JailUnavailable(
+                f"the sandbox Python environment {venv} is missing; run `bash scripts/setup.sh` first"
+            )
+        home = ""
+        for line in cfg.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home":
+                home = value.strip()
+        libs = sorted((venv / "lib").glob("python3.*"))
+        if not home or not libs:
+            raise JailUnavailable(f"cannot read the sandbox Python environment at {venv}")
+        return SandboxPython(venv=venv, base_prefix=Path(home).parent, version=libs[0].name[len("python"):])
+
+
+class JailUnavailable(Exception):
+    """The jail cannot be built on this machine; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this machine allows, found once at server start."""
+
+    bwrap: str | None
+    namespaces: bool
+    cgroup_memory: Path | None
+    cgroup_pids: Path | None
+    problem: str = ""
+
+    @property
+    def isolated(self) -> bool:
+        return self.bwrap is not None and self.namespaces
+
+
+def _cgroup_v1_dir(controller: str) -> Path | None:
+    base = CGROUP_V1_ROOT / controller
+    probe = base / f"localbox-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+        return base / "localbox"
+    except OSError:
+        return None
+
+
+def detect(python: SandboxPython) -> Capabilities:
+    """Check bubblewrap, namespaces and cgroups by actually trying them (fast: one tiny jail)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return Capabilities(None, False, None, None, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)")
+    probe = [bwrap, "--unshare-all", "--die-with-parent", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+             "/bin/true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, timeout=20)
+        ok = result.returncode == 0
+        why = result.stderr.decode(errors="replace").strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        ok, why = False, str(exc)
+    if not ok:
+        return Capabilities(bwrap, False, None, None,
+                            f"bubblewrap cannot create namespaces on this machine ({why or 'unknown reason'})")
+    return Capabilities(bwrap, True, _cgroup_v1_dir("memory"), _cgroup_v1_dir("pids"))
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = Path("/") / name
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), f"/{name}"]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), f"/{name}"]
+    return args
+
+
+_ETC_FROM_HOST = ("ssl", "ca-certificates", "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+                  "localtime", "mime.types", "fonts", "protocols", "services")
+
+
+def write_etc(root: Path, allow_internet: bool) -> Path:
+    """A minimal /etc for jails: our own passwd/group/hosts; only harmless host files are bound next to it."""
+    etc = root / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        f"user:x:{JAIL_UID}:{JAIL_GID}:user:{JAIL_HOME}:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (etc / "group").write_text(f"root:x:0:\nuser:x:{JAIL_GID}:\nnogroup:x:65534:\n")
+    (etc / "hosts").write_text("127.0.0.1 localhost localbox\n::1 localhost\n")
+    (etc / "hostname").write_text("localbox\n")
+    (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
+    return etc
+
+
+@dataclass(frozen=True)
+class JailPlan:
+    """Everything needed to start one jail; `command()` renders the full argv."""
+
+    sandbox_dir: Path
+    etc_dir: Path
+    python: SandboxPython
+    limits: JailLimits
+    caps: Capabilities
+    allow_internet: bool
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def control_dir(self) -> Path:
+        return self.sandbox_dir / "ctl"
+
+    def cgroup_dirs(self) -> list[Path]:
+        name = self.sandbox_dir.name
+        return [d / name for d in (self.caps.cgroup_memory, self.caps.cgroup_pids) if d is not None]
+
+    def bwrap_args(self, guest_fd: int) -> list[str]:
+        py = self.python
+        pyvenv_cfg = self.sandbox_dir.parent / "pyvenv.cfg"
+        args = [
+            self.caps.bwrap or "bwrap",
+            "--unshare-all",
+            *(["--share-net"] if self.allow_internet else []),
+            "--die-with-parent",
+            "--new-session",
+            "--uid", str(JAIL_UID),
+            "--gid", str(JAIL_GID),
+            "--hostname", "localbox",
+            "--clearenv",
+            # tmpfs first: later binds must not be hidden by them
+            "--size", str(self.limits.home_bytes), "--perms", "0755", "--tmpfs", JAIL_HOME,
+            "--size", str(self.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+            *_system_binds(),
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--dir", "/etc",
+        ]
+        for name in sorted(os.listdir(self.etc_dir)):
+            args += ["--ro-bind", str(self.etc_dir / name), f"/etc/{name}"]
+        for name in _ETC_FROM_HOST + (("resolv.conf",) if self.allow_internet else ()):
+            if (Path("/etc") / name).exists():
+                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        args += [
+            "--ro-bind", str(py.base_prefix), "/opt/python",
+            "--dir", "/opt/venv/bin",
+            "--ro-bind", str(py.venv / "lib"), "/opt/venv/lib",
+            "--ro-bind", str(pyvenv_cfg), "/opt/venv/pyvenv.cfg",
+            "--symlink", f"/opt/python/bin/python{py.version}", "/opt/venv/bin/python",
+            "--symlink", f"/opt/python/bin/python{py.version}", "/opt/venv/bin/python3",
+            "--ro-bind", str(GUEST_SOURCE), "/opt/localbox/guest.py",
+            "--bind", str(self.control_dir), JAIL_CONTROL_DIR,
+            "--remount-ro", "/",
+            "--chdir", JAIL_HOME,
+        ]
+        for key, value in self.env.items():
+            args += ["--setenv", key, value]
+        args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest.py", str(guest_fd)]
+        return args
+
+    def command(self, guest_fd: int) -> list[str]:
+        """`/bin/sh` prologue: join the cgroups, set rlimits, then exec bubblewrap."""
+        lines = []
+        for cg in self.cgroup_dirs():
+            lines.append(f'echo $$ > "{cg}/cgroup.procs" || exit 97')
+        lines.append(f"ulimit -n {self.limits.max_open_files}")
+        lines.append(f"ulimit -f {max(1, self.limits.max_file_bytes // 512)}")
+        lines.append("ulimit -c 0")
+        lines.append('exec "$@"')
+        return ["/bin/sh", "-c", "\n".join(lines), "localbox-jail", *self.bwrap_args(guest_fd)]
+
+
+def write_pyvenv_cfg(root: Path, python: SandboxPython) -> None:
+    """The venv's own pyvenv.cfg names the host path of the base Python; jails get one naming /opt/python."""
+    (root / "pyvenv.cfg").write_text(
+        f"home = /opt/python/bin\ninclude-system-site-packages = false\nversion = {python.version}\n"
+    )
+
+
+def create_cgroups(plan: JailPlan) -> None:
+    limits = plan.limits
+    for cg in plan.cgroup_dirs():
+        cg.parent.mkdir(exist_ok=True)
+        cg.mkdir(exist_ok=True)
+        if "memory" in cg.parts:
+            (cg / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+            swap = cg / "memory.memsw.limit_in_bytes"
+            if swap.exists():
+                try:
+                    swap.write_text(str(limits.memory_bytes))
+                except OSError:
+                    pass
+        else:
+            (cg / "pids.max").write_text(str(limits.max_processes))
+
+
+def destroy_cgroups(plan: JailPlan) -> None:
+    """SIGKILL whatever is still inside the sandbox's cgroups, then remove them."""
+    for cg in plan.cgroup_dirs():
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (cg / "cgroup.procs").read_text().split()]
+            except OSError:
+                break
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            import time
+
+            time.sleep(0.02)
+        try:
+            cg.rmdir()
+        except OSError:
+            pass
+
+
+async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subprocess.Process, socket.socket]:
+    """Start the jail; returns the launcher process and the host end of the guest's socket.
+
+    With isolated=False (only behind --allow-unisolated) the guest runs directly on the host as this user, in a
+    scratch home directory: NOT a sandbox, for machines without namespaces, loudly warned about at start.
+    """
+    plan.control_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(plan.control_dir, 0o700)
+    host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = guest_end.fileno()
+    try:
+        if isolated:
+            create_cgroups(plan)
+            command, env, cwd = plan.command(fd), {"PATH": "/usr/bin:/bin"}, "/"
+        else:
+            home = plan.sandbox_dir / "home"
+            home.mkdir(exist_ok=True)
+            env = {**plan.env, "HOME": str(home), "PATH": f"{plan.python.venv}/bin:/usr/local/bin:/usr/bin:/bin"}
+            command, cwd = [str(plan.python.venv / "bin" / "python"), "-I", str(GUEST_SOURCE), str(fd)], str(home)
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(fd,),
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        guest_end.close()
+    return proc, host_end
+
+
+def new_root(prefix: str = "localbox-") -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
