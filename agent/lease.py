@@ -21,8 +21,8 @@ from agent.sandbox import SandboxProvider, SandboxUnavailable
 log = logging.getLogger(__name__)
 
 RESTART_NOTE = (
-    "Note: the sandbox had stopped and was replaced by a fresh one; earlier files, variables and processes "
-    "are gone."
+    "Note: the sandbox had stopped and was restarted as a fresh one; earlier state is lost (files, variables "
+    "and processes are gone)."
 )
 
 
@@ -162,5 +162,6 @@ class SandboxLease:
                 log.warning("killing sandbox failed: %s", type(exc).__name__)
             if replaced:
                 self._replaced = True
-                self._note = "Note: the sandbox was reset; earlier files, variables and processes are gone."
+                self._note = ("Note: the sandbox was reset (restarted as a fresh one); earlier state is lost (files, "
+                              "variables and processes are gone).")
         self._set_status("closed", "The sandbox was closed.")

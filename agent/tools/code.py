@@ -65,7 +65,11 @@ class ExecuteCode(Tool):
                 on_stderr=on_stderr,
                 timeout=ctx.timeout_s,
             )
-        except TimeoutException:
+        except TimeoutException as exc:
+            # The SDK raises TimeoutException both for our time limit and for a sandbox that died mid-request;
+            # only the first is a result, the second must reach the session (which replaces the sandbox).
+            if "Execution timed out" not in str(exc):
+                raise
             text = _join(stdout, stderr) + f"\nTimed out after {ctx.timeout_s:g} seconds; the execution was stopped."
             return make_result(text.strip(), is_error=True, limit=ctx.max_output_chars)
 
