@@ -1,0 +1,47 @@
+"""The chat page: `python app.py` (also the Hugging Face Space entry point).
+
+Configuration comes from the environment / `.env` (see docs/ui.md). Host and port: GRADIO_SERVER_NAME /
+GRADIO_SERVER_PORT (default 127.0.0.1:7860). All logic lives in `webui/`; this file only wires it together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from agent.config import Settings
+from agent.sandbox import SandboxProvider
+from webui.lifecycle import close_provider, install_sigterm_handler, instance_owner, local_sandbox_problem, make_lifespan
+from webui.page import PageOptions, build_demo, on_spaces
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else None
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    provider = SandboxProvider.from_settings(settings)
+    owner = instance_owner()
+    options = PageOptions(
+        concurrency_limit=_int_env("AGENT_MAX_CONCURRENT"),
+        sandbox_problem=local_sandbox_problem(provider),
+        on_spaces=on_spaces(),
+    )
+    demo = build_demo(settings, provider, options)
+    install_sigterm_handler()
+    try:
+        demo.queue(default_concurrency_limit=options.concurrency_limit).launch(
+            server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+            server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+            max_threads=int(os.environ.get("GRADIO_MAX_THREADS", "40")),
+            app_kwargs={"lifespan": make_lifespan(demo.registry, provider, owner)},
+        )
+    finally:
+        close_provider(provider)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""A scripted stand-in for AgentSession, for page-only checks and the UI benchmark's baseline.
+
+It produces the same typed events as the real agent (agent.events), without a model or a sandbox, so the
+page's rendering and pacing can be measured on their own. The real-app browser tests do NOT use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from agent.events import (
+    Done,
+    Error,
+    SandboxStatus,
+    TextDelta,
+    ToolFinished,
+    ToolOutput,
+    ToolResult,
+    ToolRunning,
+    ToolStarted,
+    Usage,
+    UsageUpdate,
+)
+
+
+class FakeProvider:
+    kind = "local"
+
+    def preview_url(self, sandbox_id: str, port: int) -> str | None:
+        return None
+
+    async def reap_orphans(self, owner: str) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class FakeAgentSession:
+    """Streams ``words`` text tokens every ``delay`` s; "tool" in the message runs a fake tool first."""
+
+    def __init__(self, settings, provider, session_tag: str = "", words: int = 200, delay: float = 0.005) -> None:
+        self.settings = settings
+        self.words = words
+        self.delay = delay
+        self.usage = Usage()
+        self.messages: list[dict] = []
+        self._cancel = asyncio.Event()
+        self._status: SandboxStatus | None = None
+        self.closed = False
+
+    def cancel(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._cancel.set)
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def run_turn(self, text: str, files: list[Path] | None = None) -> AsyncIterator:
+        self._loop = asyncio.get_running_loop()
+        self._cancel.clear()
+        self._status = SandboxStatus("ready", "local", "fake-1", time.time() + 900)
+        yield self._status
+        if "tool" in text:
+            yield ToolStarted("t1", "run_command")
+            yield ToolRunning("t1", "run_command", {"command": "sleep 30"})
+            for i in range(300):
+                if self._cancel.is_set():
+                    yield Error("cancelled", "Stopped.")
+                    yield Done("cancelled")
+                    return
+                yield ToolOutput("t1", "run_command", "stdout", f"line {i}\n")
+                await asyncio.sleep(0.1)
+            yield ToolFinished("t1", "run_command", ToolResult("ok"), 30.0)
+        for i in range(self.words):
+            if self._cancel.is_set():
+                yield Done("cancelled")
+                return
+            yield TextDelta(f"w{i} ")
+            await asyncio.sleep(self.delay)
+        self.usage = self.usage + Usage(10, self.words, 0, 0, 0.001)
+        yield UsageUpdate(Usage(10, self.words), self.usage)
+        yield Done("end_turn", self.usage)
+
+    async def prewarm(self) -> None:
+        pass
+
+    async def reset_sandbox(self) -> None:
+        self._status = None
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def sandbox_status(self):
+        return self._status
+
+    async def upload(self, name: str, data: bytes) -> str:
+        return f"/home/user/uploads/{name}"
+
+    async def list_files(self, path: str = "/home/user") -> list[str]:
+        return []
+
+    async def read_file(self, path: str) -> bytes:
+        return b""
+
+    async def workspace_zip(self) -> bytes:
+        return b""

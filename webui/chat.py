@@ -1,0 +1,217 @@
+"""The ChatInterface handler: runs one agent turn and streams it to the page, plus the Stop listener.
+
+The agent's events are pumped by a separate task into a queue. The page handler takes them from the queue
+and yields on the pacer's clock, so
+- a quiet stretch (a tool running without output) still shows the last text at once,
+- a burst of tokens costs one yield, not one per token,
+- when Gradio cancels the handler (Stop, tab closed) the pump keeps running: the agent is told to cancel and
+  the turn winds down properly (dangling tool calls answered, transcript valid) instead of being torn apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import gradio as gr
+
+from agent.events import Done, Error, SandboxStatus, UsageUpdate
+from webui.pacing import Pacer
+from webui.render import STOPPED_MARK, TurnRenderer
+from webui.sessions import BrowserSession, SessionRegistry
+from webui.status import safe_usage, sandbox_line, usage_line
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+GENERIC_FAILURE = "⚠️ Something went wrong on our side while answering. Please send your message again."
+
+
+def message_text_and_files(message: Any) -> tuple[str, list[Path]]:
+    """The text and uploaded file paths of a (multimodal or plain) ChatInterface message."""
+    if isinstance(message, str):
+        return message, []
+    if not isinstance(message, dict):
+        return str(message or ""), []
+    files: list[Path] = []
+    for item in message.get("files") or []:
+        path = item.get("path") if isinstance(item, dict) else item
+        if path:
+            files.append(Path(path))
+    return str(message.get("text") or ""), files
+
+
+class ChatController:
+    """Binds the page's listeners to a SessionRegistry. One per built page."""
+
+    def __init__(self, registry: SessionRegistry, min_interval: float = 0.04) -> None:
+        self.registry = registry
+        self.min_interval = min_interval
+
+    # ----- helpers shared with the page -------------------------------------------------------------------
+    def settings_for(self, model: str | None, api_key: str | None):
+        base = self.registry.settings
+        changes: dict[str, Any] = {}
+        if model and model != base.model:
+            changes["model"] = model
+        if api_key and api_key.strip():
+            changes["anthropic_api_key"] = api_key.strip()
+        return base.replace(**changes) if changes else base
+
+    def status_text(self, session: BrowserSession | None) -> str:
+        kind = getattr(self.registry.provider, "kind", self.registry.settings.kind)
+        if session is None:
+            return sandbox_line(None, kind)
+        try:
+            status = session.agent.sandbox_status()
+        except Exception:
+            status = None
+        return sandbox_line(status, kind)
+
+    def usage_text(self, session: BrowserSession | None) -> str:
+        return usage_line(safe_usage(session.agent) if session is not None else None)
+
+    # ----- the chat handler ---------------------------------------------------------------------------------
+    async def respond(
+        self, message: Any, history: list, model: str, api_key: str, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, Any, Any]]:
+        """ChatInterface fn: yields (messages of this turn, status line, usage line)."""
+        key = getattr(request, "session_hash", None) or "anonymous"
+        session = self.registry.open(key)
+        text, files = message_text_and_files(message)
+        settings = self.settings_for(model, api_key)
+        missing = settings.missing_key_message()
+        if missing:
+            yield [gr.ChatMessage(role="assistant", content=f"🔑 {missing}")], gr.skip(), gr.skip()
+            return
+        if not text.strip() and not files:
+            yield [gr.ChatMessage(role="assistant", content="*(Type a message or attach a file.)*")], gr.skip(), gr.skip()
+            return
+        session.apply_settings(settings)
+        await session.finish_previous_turn()
+        session.stop_requested = False
+
+        renderer = TurnRenderer(session.artifacts)
+        session.turn = renderer
+        queue: asyncio.Queue = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(session, text, files, queue), name=f"turn-{key[:8]}")
+        session.turn_task = pump
+        pacer = Pacer(min_interval=self.min_interval)
+        status_dirty = True
+        finished = False
+        try:
+            while True:
+                timeout = pacer.wait_time() if renderer.changed else None
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout) if timeout is not None else await queue.get()
+                except asyncio.TimeoutError:
+                    item = None
+                while item is not None:
+                    if item is _END:
+                        finished = True
+                        break
+                    renderer.feed(item)
+                    if isinstance(item, (SandboxStatus, UsageUpdate, Done)):
+                        status_dirty = True
+                    item = queue.get_nowait() if not queue.empty() else None
+                if finished:
+                    break
+                if renderer.changed and pacer.due():
+                    pacer.before_yield()
+                    yield self._frame(session, renderer, status_dirty)
+                    pacer.after_yield()
+                    status_dirty = False
+            if session.stop_requested:
+                renderer.stop()
+            if not renderer.finished and not session.stop_requested:
+                renderer.add_note(GENERIC_FAILURE)
+            yield self._frame(session, renderer, True)
+        finally:
+            if not finished:
+                # Gradio closed us (Stop or tab gone): make the agent stop; the pump finishes the turn alone.
+                session.request_stop()
+            if session.turn is renderer:
+                session.turn = None
+
+    def _frame(self, session: BrowserSession, renderer: TurnRenderer, with_status: bool) -> tuple[Any, Any, Any]:
+        messages = renderer.messages()
+        if not with_status:
+            return messages, gr.skip(), gr.skip()
+        return messages, self.status_text(session), self.usage_text(session)
+
+    async def _pump(self, session: BrowserSession, text: str, files: list[Path], queue: asyncio.Queue) -> None:
+        """Run the turn to its end, whatever happens to the page handler; errors become plain words."""
+        try:
+            async for event in session.agent.run_turn(text, files=files):
+                queue.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent turn failed")
+            queue.put_nowait(Error("server", GENERIC_FAILURE.removeprefix("⚠️ ")))
+            queue.put_nowait(Done("error"))
+        finally:
+            queue.put_nowait(_END)
+
+    # ----- Stop -----------------------------------------------------------------------------------------------
+    def stop(self, chat_value: list | None, request: gr.Request) -> tuple[list, list]:
+        """Fast (queue=False) Stop listener: cancel model + code, and mark pending steps stopped on the page."""
+        session = self.registry.get(getattr(request, "session_hash", None))
+        if session is not None:
+            session.request_stop()
+        value = mark_pending_stopped(list(chat_value or []))
+        return value, value
+
+    # ----- sandbox --------------------------------------------------------------------------------------------
+    async def prewarm(self, request: gr.Request) -> None:
+        session = self.registry.open(getattr(request, "session_hash", None) or "anonymous")
+        if session.prewarm_task is None:
+            session.prewarm_task = asyncio.create_task(_quietly(session.agent.prewarm()))
+
+    async def new_sandbox(self, request: gr.Request) -> str:
+        session = self.registry.get(getattr(request, "session_hash", None))
+        if session is None:
+            return self.status_text(None)
+        try:
+            await session.agent.reset_sandbox()
+        except Exception:
+            log.exception("reset_sandbox failed")
+            gr.Warning("The sandbox could not be restarted. Please try again.")
+        return self.status_text(session)
+
+    def refresh(self, request: gr.Request) -> tuple[str, str]:
+        session = self.registry.get(getattr(request, "session_hash", None))
+        return self.status_text(session), self.usage_text(session)
+
+    async def unload(self, request: gr.Request) -> None:
+        await self.registry.close(getattr(request, "session_hash", None))
+
+
+def mark_pending_stopped(messages: list) -> list:
+    """Pending steps in a chat value (browser dicts or ChatMessages) become done and marked stopped."""
+    for msg in messages:
+        meta = msg.get("metadata") if isinstance(msg, dict) else getattr(msg, "metadata", None)
+        if not meta or meta.get("status") != "pending":
+            continue
+        title = str(meta.get("title") or "")
+        new_meta = dict(meta)
+        new_meta["status"] = "done"
+        if title != "Thinking":
+            new_meta["log"] = "stopped"
+            if not title.startswith(STOPPED_MARK):
+                new_meta["title"] = f"{STOPPED_MARK} {title}"
+        if isinstance(msg, dict):
+            msg["metadata"] = new_meta
+        else:
+            msg.metadata = new_meta
+    return messages
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.warning("sandbox prewarm failed", exc_info=True)

@@ -1,0 +1,155 @@
+"""Lay out the page and wire its events. All behaviour lives in ``chat`` / ``workspace``; this is layout only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from agent.config import Settings
+from agent.models import MODELS
+from webui.chat import ChatController
+from webui.sessions import SessionRegistry
+from webui.status import notices, sandbox_line, usage_line
+from webui.workspace import WorkspaceActions
+
+TITLE = "Claude coding agent"
+EXAMPLES = [
+    "Create a React counter app with increment and decrement buttons",
+    "Plot a sine and a cosine wave with matplotlib and explain the difference",
+    "Write a Python function that checks whether a string is a palindrome, and test it",
+    "Download nothing, but make a CSV of 20 fake sales rows and chart revenue by month",
+]
+STATUS_REFRESH_S = 5.0
+
+INTRO = (
+    "Ask for code, charts or a small web app. Claude writes and runs the code in a private sandbox that belongs "
+    "to this browser tab only; it is deleted when you close the tab."
+)
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """Knobs the app can set (from the environment in app.py)."""
+
+    concurrency_limit: int | None = None  # None: no cap on simultaneous chats (the sandbox plan is the real cap)
+    sandbox_problem: str | None = None  # why the local sandbox cannot run, shown plainly on the page
+    on_spaces: bool = False
+    min_yield_interval: float = 0.04
+
+
+def build_demo(
+    settings: Settings,
+    provider: Any,
+    options: PageOptions = PageOptions(),
+    registry: SessionRegistry | None = None,
+) -> gr.Blocks:
+    """The whole page. The returned Blocks has ``.registry`` (the page's sessions) for shutdown and tests."""
+    if registry is None:
+        registry = SessionRegistry(settings, provider)
+    controller = ChatController(registry, min_interval=options.min_yield_interval)
+    workspace = WorkspaceActions(registry, provider)
+    kind = getattr(provider, "kind", settings.kind)
+    banner = notices(settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
+
+    with gr.Blocks(title=TITLE, fill_height=True, analytics_enabled=False) as demo:
+        gr.Markdown(f"## {TITLE}\n{INTRO}")
+        notice = gr.Markdown(banner, visible=bool(banner), elem_id="notice")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                status = gr.Markdown(sandbox_line(None, kind), elem_id="sandbox-status")
+                new_sandbox = gr.Button("New sandbox", size="sm", variant="secondary", elem_id="new-sandbox")
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
+                    model = gr.Dropdown(
+                        choices=[(label, mid) for label, mid in MODELS] + _extra_model(settings.model),
+                        value=settings.model,
+                        label="Model",
+                        allow_custom_value=True,
+                    )
+                    api_key = gr.Textbox(
+                        label="Your Anthropic API key (optional)",
+                        type="password",
+                        placeholder="sk-ant-…  (kept in this tab only, never stored)",
+                        elem_id="api-key",
+                    )
+                    usage = gr.Markdown(usage_line(None), elem_id="usage")
+                with gr.Accordion("Files", open=False, elem_id="files"):
+                    gr.Markdown("Attach files with the 📎 in the message box, or upload here into `/home/user/uploads`.")
+                    upload = gr.UploadButton("Upload to sandbox", file_count="multiple", size="sm")
+                    refresh_files = gr.Button("List workspace files", size="sm")
+                    file_choice = gr.Dropdown(choices=[], label="Workspace files", allow_custom_value=True, elem_id="file-choice")
+                    with gr.Row():
+                        download_one = gr.Button("Download file", size="sm")
+                        download_zip = gr.Button("Download all (.zip)", size="sm")
+                    download = gr.File(label="Download", interactive=False, elem_id="download")
+                    files_note = gr.Markdown("")
+            with gr.Column(scale=3):
+                chat = gr.ChatInterface(
+                    controller.respond,
+                    multimodal=True,
+                    chatbot=gr.Chatbot(
+                        label="Chat",
+                        scale=1,
+                        min_height=480,
+                        buttons=["copy"],
+                        placeholder="**Hi!** Ask me to write and run code. Try one of the examples.",
+                    ),
+                    textbox=gr.MultimodalTextbox(
+                        placeholder="Ask for code, a chart, or an app…",
+                        file_count="multiple",
+                        show_label=False,
+                        autofocus=True,
+                        stop_btn=True,
+                    ),
+                    additional_inputs=[model, api_key],
+                    additional_outputs=[status, usage],
+                    examples=[[e] for e in EXAMPLES],
+                    cache_examples=False,
+                    concurrency_limit=options.concurrency_limit,
+                    fill_height=True,
+                    api_name="chat",
+                )
+                with gr.Accordion("Preview a web app", open=False, elem_id="preview"):
+                    with gr.Row():
+                        port = gr.Number(value=workspace.default_port, label="Port in the sandbox", precision=0, minimum=1, maximum=65535)
+                        open_preview = gr.Button("Open preview", elem_id="open-preview")
+                    preview = gr.HTML("", elem_id="preview-frame")
+
+        # Stop: fast path next to ChatInterface's own cancel (which only closes the handler).
+        chat.textbox.stop(
+            controller.stop,
+            [chat.chatbot],
+            [chat.chatbot, chat.chatbot_state],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="undocumented",
+        )
+        chat.textbox.input(controller.prewarm, None, None, queue=False, show_progress="hidden", trigger_mode="once", api_visibility="undocumented")
+        new_sandbox.click(controller.new_sandbox, None, status, api_visibility="undocumented")
+        timer = gr.Timer(STATUS_REFRESH_S)
+        timer.tick(controller.refresh, None, [status, usage], queue=False, show_progress="hidden", api_visibility="undocumented")
+        def banner_for(key: str) -> dict[str, Any]:
+            text = notices(None if key.strip() else settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
+            return gr.update(value=text, visible=bool(text))
+
+        api_key.change(banner_for, api_key, notice, queue=False, show_progress="hidden", api_visibility="undocumented")
+        upload.upload(workspace.upload, upload, files_note, api_visibility="undocumented")
+        refresh_files.click(workspace.list_files, None, [file_choice, files_note], api_visibility="undocumented")
+        download_one.click(workspace.download_file, file_choice, [download, files_note], api_visibility="undocumented")
+        download_zip.click(workspace.download_zip, None, [download, files_note], api_visibility="undocumented")
+        open_preview.click(workspace.preview, port, preview, api_visibility="undocumented")
+        demo.unload(controller.unload)
+
+    demo.registry = registry  # type: ignore[attr-defined]
+    demo.controller = controller  # type: ignore[attr-defined]
+    return demo
+
+
+def _extra_model(model_id: str) -> list[tuple[str, str]]:
+    return [] if any(mid == model_id for _, mid in MODELS) else [(model_id, model_id)]
+
+
+def on_spaces() -> bool:
+    return os.environ.get("SYSTEM") == "spaces" or bool(os.environ.get("SPACE_ID"))

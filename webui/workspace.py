@@ -1,0 +1,123 @@
+"""The Files and Preview panels: upload into the tab's sandbox, list and download files, show a served app.
+
+Every action works on the sandbox of the calling browser session only (found by ``session_hash``) and answers
+in plain words; nothing here raises to the page.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from webui.sessions import BrowserSession, SessionRegistry
+
+log = logging.getLogger(__name__)
+
+WORKSPACE = "/home/user"
+MAX_LISTED = 500
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+
+
+class WorkspaceActions:
+    default_port = 5173
+
+    def __init__(self, registry: SessionRegistry, provider: Any) -> None:
+        self.registry = registry
+        self.provider = provider
+
+    def _session(self, request: gr.Request, create: bool = False) -> BrowserSession | None:
+        key = getattr(request, "session_hash", None)
+        if create and key:
+            return self.registry.open(key)
+        return self.registry.get(key)
+
+    async def upload(self, files: list[str] | str | None, request: gr.Request) -> str:
+        session = self._session(request, create=True)
+        if session is None or not files:
+            return ""
+        paths = [files] if isinstance(files, str) else list(files)
+        done: list[str] = []
+        for item in paths:
+            path = Path(item if isinstance(item, str) else getattr(item, "name", str(item)))
+            try:
+                if path.stat().st_size > MAX_UPLOAD_BYTES:
+                    return f"⚠️ `{path.name}` is larger than {MAX_UPLOAD_BYTES // 2**20} MB."
+                done.append(await session.agent.upload(path.name, path.read_bytes()))
+            except Exception:
+                log.warning("upload failed", exc_info=True)
+                return f"⚠️ Could not upload `{path.name}` into the sandbox. Please try again."
+        listed = ", ".join(f"`{p}`" for p in done)
+        return f"Uploaded {listed}. Mention it in your message so Claude uses it."
+
+    async def list_files(self, request: gr.Request) -> tuple[Any, str]:
+        session = self._session(request)
+        if session is None:
+            return gr.update(choices=[], value=None), "No sandbox yet: send a message first."
+        try:
+            files = await session.agent.list_files(WORKSPACE)
+        except Exception:
+            log.warning("list_files failed", exc_info=True)
+            return gr.update(choices=[], value=None), "⚠️ Could not list the sandbox's files. Please try again."
+        files = sorted(files)[:MAX_LISTED]
+        note = f"{len(files)} file(s) in `{WORKSPACE}`." if files else f"No files in `{WORKSPACE}` yet."
+        return gr.update(choices=files, value=files[0] if files else None), note
+
+    async def download_file(self, path: str | None, request: gr.Request) -> tuple[Any, str]:
+        session = self._session(request)
+        if session is None or not path:
+            return None, "Pick a file first (List workspace files)."
+        try:
+            data = await session.agent.read_file(path)
+        except Exception:
+            log.warning("read_file failed", exc_info=True)
+            return None, f"⚠️ Could not read `{path}` from the sandbox."
+        return str(session.artifacts.write_download(Path(path).name, data)), f"`{path}` ({len(data):,} bytes)"
+
+    async def download_zip(self, request: gr.Request) -> tuple[Any, str]:
+        session = self._session(request)
+        if session is None:
+            return None, "No sandbox yet: send a message first."
+        try:
+            data = await session.agent.workspace_zip()
+        except Exception:
+            log.warning("workspace_zip failed", exc_info=True)
+            return None, "⚠️ Could not pack the workspace. Please try again."
+        return str(session.artifacts.write_download("workspace.zip", data)), f"workspace.zip ({len(data):,} bytes)"
+
+    def preview(self, port: float | None, request: gr.Request) -> str:
+        session = self._session(request)
+        status = None
+        if session is not None:
+            try:
+                status = session.agent.sandbox_status()
+            except Exception:
+                status = None
+        if status is None or not status.sandbox_id or status.state not in ("ready", "restarted", "starting"):
+            return "<p>No sandbox is running yet. Ask Claude to build and serve an app first.</p>"
+        try:
+            port_n = int(port or 0)
+        except (TypeError, ValueError):
+            port_n = 0
+        if not 0 < port_n < 65536:
+            return "<p>Please enter a port between 1 and 65535.</p>"
+        try:
+            url = self.provider.preview_url(status.sandbox_id, port_n)
+        except Exception:
+            log.warning("preview_url failed", exc_info=True)
+            url = None
+        if not url:
+            return (
+                "<p>A live preview is not available with this sandbox. The local sandbox keeps apps on its own "
+                "loopback network; use E2B (set <code>E2B_API_KEY</code>) for previews, or download the workspace "
+                "and run it yourself.</p>"
+            )
+        safe = html.escape(url, quote=True)
+        return (
+            f'<p><a href="{safe}" target="_blank" rel="noopener">Open {safe} in a new tab</a></p>'
+            f'<iframe src="{safe}" style="width:100%;height:520px;border:1px solid #ccc;border-radius:8px" '
+            f'sandbox="allow-scripts allow-forms allow-same-origin allow-popups"></iframe>'
+        )
