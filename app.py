@@ -11,7 +11,7 @@ import os
 
 from agent.config import Settings
 from agent.sandbox import SandboxProvider
-from webui.lifecycle import close_provider, install_sigterm_handler, instance_owner, local_sandbox_problem, make_lifespan
+from webui.lifecycle import close_provider, install_sigterm_handler, make_lifespan, probe_local_sandbox
 from webui.page import PageOptions, build_demo, on_spaces
 
 
@@ -22,12 +22,12 @@ def _int_env(name: str) -> int | None:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings.from_env()
     provider = SandboxProvider.from_settings(settings)
-    owner = instance_owner()
     options = PageOptions(
         concurrency_limit=_int_env("AGENT_MAX_CONCURRENT"),
-        sandbox_problem=local_sandbox_problem(provider),
+        sandbox_problem=probe_local_sandbox(provider),
         on_spaces=on_spaces(),
     )
     demo = build_demo(settings, provider, options)
@@ -37,7 +37,7 @@ def main() -> None:
             server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
             server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
             max_threads=int(os.environ.get("GRADIO_MAX_THREADS", "40")),
-            app_kwargs={"lifespan": make_lifespan(demo.registry, provider, owner)},
+            app_kwargs={"lifespan": make_lifespan(demo.registry, provider)},
         )
     finally:
         close_provider(provider)

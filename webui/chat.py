@@ -167,6 +167,13 @@ class ChatController:
 
     # ----- sandbox --------------------------------------------------------------------------------------------
     async def prewarm(self, request: gr.Request) -> None:
+        """First keystroke: start this tab's sandbox so it is ready when the model's first tool call comes.
+
+        Skipped when the server has no Anthropic key (the visitor may never get to chat); the sandbox then
+        starts with the first message, in parallel with the model request.
+        """
+        if not self.registry.settings.anthropic_api_key:
+            return
         session = self.registry.open(getattr(request, "session_hash", None) or "anonymous")
         if session.prewarm_task is None:
             session.prewarm_task = asyncio.create_task(_quietly(session.agent.prewarm()))

@@ -9,14 +9,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import os
-import shutil
 import signal
-import socket
 import threading
-import uuid
 from typing import Any, AsyncIterator, Callable
 
 from webui.sessions import SessionRegistry
@@ -24,33 +21,30 @@ from webui.sessions import SessionRegistry
 log = logging.getLogger(__name__)
 
 
-def instance_owner() -> str:
-    """A name for this server process, stored in each sandbox's metadata so a later run can spot orphans."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+def probe_local_sandbox(provider: Any) -> str | None:
+    """Start the embedded local sandbox server now and say, in plain words, why it cannot run (None: fine).
 
-
-def local_sandbox_problem(provider: Any) -> str | None:
-    """Why the local sandbox cannot run here, in plain words (None when it can, or when E2B is used)."""
+    Doing this at start-up costs a second or two once, and means the page can tell people the truth up front
+    ("the local sandbox cannot run here: ...") instead of failing on their first message. E2B: nothing to do.
+    """
     if getattr(provider, "kind", None) != "local":
         return None
-    checker = getattr(provider, "unavailable_reason", None)
-    if callable(checker):
-        try:
-            return checker()
-        except Exception:
-            log.warning("local sandbox check failed", exc_info=True)
-    if shutil.which("bwrap") is None:
-        return "bubblewrap (`bwrap`) is not installed on this machine"
+    try:
+        asyncio.run(provider.sdk_options())
+    except Exception as exc:  # SandboxUnavailable carries plain words; anything else gets a generic line
+        message = str(exc) if type(exc).__name__ == "SandboxUnavailable" else ""
+        log.warning("local sandbox unavailable: %s", message or type(exc).__name__)
+        return message or "The local sandbox server could not be started."
     return None
 
 
-def make_lifespan(registry: SessionRegistry, provider: Any, owner: str) -> Callable[[Any], Any]:
+def make_lifespan(registry: SessionRegistry, provider: Any) -> Callable[[Any], Any]:
     """An ASGI lifespan for ``demo.launch(app_kwargs={"lifespan": ...})``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         try:
-            reaped = await provider.reap_orphans(owner)
+            reaped = await provider.reap_orphans()  # this deployment's sandboxes from earlier processes
             if reaped:
                 log.info("killed %d sandbox(es) left over from an earlier run", reaped)
         except Exception:

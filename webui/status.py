@@ -64,7 +64,7 @@ def notices(missing_key: str | None, sandbox_problem: str | None, on_spaces: boo
             if on_spaces
             else " Install bubblewrap (`apt-get install bubblewrap`) or set `E2B_API_KEY` to use E2B's cloud sandboxes."
         )
-        lines.append(f"⚠️ The local sandbox is not available: {sandbox_problem}.{hint}")
+        lines.append(f"⚠️ {sandbox_problem.rstrip('.')}. Code cannot run until this is fixed.{hint}")
     return "\n\n".join(lines)
 
 
