@@ -31,7 +31,9 @@ def _cancel_later(session, delay: float, when: dict) -> None:
 
 @pytest.mark.parametrize("slow, follow_up, expect", [
     (ToolUse("run_command", {"command": "sleep 30; echo never"}, id="toolu_slow"),
-     ToolUse("run_command", {"command": "echo alive"}, id="toolu_next"), "alive"),
+     # the cancelled `sleep 30` must be gone, not just forgotten
+     ToolUse("run_command", {"command": "sleep 0.5; if pgrep -x sleep; then echo still-running; else echo alive; fi"},
+             id="toolu_next"), "alive"),
     (ToolUse("execute_code", {"code": "n = 0\nwhile True:\n    n += 1"}, id="toolu_slow"),
      ToolUse("execute_code", {"code": "print(6 * 7)"}, id="toolu_next"), "42"),
 ], ids=["run_command-sleep", "execute_code-busy-loop"])
