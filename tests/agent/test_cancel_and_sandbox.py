@@ -81,6 +81,7 @@ def test_cancel_while_the_model_is_streaming_closes_the_stream(claude, provider)
         async with agent_session(make_settings(claude), provider) as s:
             def on_event(ev):
                 if isinstance(ev, TextDelta) and not when:
+                    when["scheduled"] = time.monotonic()  # once: a second timer would cancel the next turn
                     _cancel_later(s, 0.2, when)
 
             t1 = await collect(s, "tell me a long story", on_event=on_event, timeout=60)
