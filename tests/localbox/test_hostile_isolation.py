@@ -395,6 +395,11 @@ def test_sandboxes_cannot_see_each_other(localbox) -> None:
         assert "sleep 4321" not in scan.stdout, "a process of another sandbox is visible"
         kernel = second.run_code("'kept_secret' in globals()")
         assert kernel.text == "False"
+        # Positive control: the same probe finds the secret in the sandbox that owns it.
+        own = first.commands.run(
+            'grep -rqs -- "$NEEDLE" /home /tmp && echo FOUND || echo CLEAN', envs={"NEEDLE": secret}, timeout=60
+        )
+        assert own.stdout.strip() == "FOUND"
         # The first one still has everything.
         assert first.files.read("/home/user/mine.txt") == secret
         assert any("4321" in " ".join([p.cmd, *p.args]) for p in first.commands.list())
