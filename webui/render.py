@@ -379,7 +379,9 @@ class TurnRenderer:
             return
         if event.retrying:
             self._drop_transient()
-            wait = f" Retrying in {event.retry_after:.0f} s…" if event.retry_after else " Retrying…"
+            wait = ""
+            if "retrying" not in event.message.lower():
+                wait = f" Retrying in {event.retry_after:.0f} s…" if event.retry_after else " Retrying…"
             self._blocks.append(_NoteBlock(f"⏳ {event.message}{wait}", transient=True))
             return
         self._drop_transient()

@@ -1,0 +1,272 @@
+"""The real chat page in Chromium: streaming, tool steps, charts, Stop, session isolation, tab close, failures.
+
+Each test opens a fresh browser context (a new Gradio session, so a new AgentSession and sandbox) on the page
+launched by the ``app`` fixture (tests/browser/conftest.py) and scripts the model with the Claude stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import base_settings, launch_page
+from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
+from tests.support.claude_standin import ToolUse, overloaded, text_reply, tool_reply
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "screenshots"
+
+
+# ----- helpers ------------------------------------------------------------------------------------------------
+
+
+def send(page: Any, text: str) -> None:
+    box = page.get_by_test_id("textbox")
+    box.fill(text)
+    box.press("Enter")
+
+
+def bot_text(page: Any) -> str:
+    return "\n".join(page.locator(".bot").all_inner_texts())
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> float:
+    """Poll ``predicate`` until true; returns the seconds it took. Fails with ``what`` on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_idle(page: Any, timeout: float = 60.0) -> None:
+    """The turn is over when the Stop button is gone and the send button is back."""
+    page.locator("button.stop-button").wait_for(state="detached", timeout=timeout * 1000)
+    page.locator("button.submit-button").wait_for(state="visible", timeout=timeout * 1000)
+
+
+def new_session_key(app: Any, before: set[str], timeout: float = 10.0) -> str:
+    found: list[str] = []
+
+    def appeared() -> bool:
+        found[:] = [k for k in app.registry.keys() if k not in before]
+        return len(found) == 1
+
+    wait_until(appeared, timeout, "the browser session to appear in the page's registry")
+    return found[0]
+
+
+def sdk_options(provider: Any) -> dict:
+    """The provider's SDK options (its local server). Run in a thread: Playwright's sync API owns this loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, provider.sdk_options()).result()
+
+
+def live_sandbox_ids(provider: Any) -> set[str]:
+    from e2b_code_interpreter import Sandbox
+
+    paginator = Sandbox.list(**sdk_options(provider))
+    ids: set[str] = set()
+    while paginator.has_next:
+        ids.update(info.sandbox_id for info in paginator.next_items())
+    return ids
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+# ----- tests ----------------------------------------------------------------------------------------------------
+
+
+def test_text_streams_visibly_before_the_turn_ends(page, claude):
+    words = [f"word{i}" for i in range(40)]
+    full = " ".join(words)
+    claude.push(text_reply(full, chunks=40, delay=0.1))  # ~4 s of streaming
+    send(page, "Say forty words slowly")
+    seen: list[str] = []
+
+    def partial_on_screen() -> bool:
+        text = bot_text(page)
+        if "word0" in text:
+            seen.append(text)
+            return True
+        return False
+
+    wait_until(partial_on_screen, 30, "the first words on screen")
+    stream_done = any(m.label == "message_stop" for m in claude.marks)
+    assert not stream_done, "text appeared only after the stand-in had finished sending"
+    assert "word39" not in seen[0], "the whole answer arrived at once instead of streaming"
+    shot(page, "streaming")
+    wait_until(lambda: "word39" in bot_text(page), 30, "the whole answer")
+    wait_idle(page)
+
+
+def test_tool_step_goes_pending_then_done_and_chart_appears(page, claude):
+    code = (
+        "import time\ntime.sleep(2)\nimport matplotlib.pyplot as plt\n"
+        "plt.plot([1, 3, 2, 4])\nplt.title('test chart')\nplt.show()\nprint('plotted')\n"
+    )
+    claude.push(
+        tool_reply(ToolUse("execute_code", {"code": code, "language": "python"}), text="Let me plot that."),
+        text_reply("Here is your chart."),
+    )
+    send(page, "Plot something")
+    title = page.get_by_text("execute_code · python").first
+    title.wait_for(timeout=30_000)
+    wait_until(lambda: page.locator(".bot .loading-spinner").count() > 0 or "running" in bot_text(page), 10,
+               "the tool step to show as pending")
+    shot(page, "tool-pending")
+    wait_until(lambda: "Here is your chart." in bot_text(page), 60, "the final answer")
+    wait_idle(page)
+    assert page.locator(".bot .loading-spinner").count() == 0, "a step still shows a spinner after the turn"
+    img = page.locator(".bot img").first
+    img.wait_for(timeout=10_000)
+    src = img.get_attribute("src") or ""
+    assert "/file=" in src, f"the chart is not served as a file: {src[:80]}"
+    assert page.evaluate("(el) => el.naturalWidth", img.element_handle()) > 100, "the chart image did not load"
+    assert "Traceback" not in bot_text(page)
+    shot(page, "tool-done-chart")
+
+
+def test_stop_during_a_long_tool_returns_to_idle_and_next_turn_runs(page, claude, app):
+    claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 60"})))
+    before = set(app.registry.keys())
+    send(page, "Run something long")
+    page.get_by_text("run_command · sleep 60").first.wait_for(timeout=30_000)
+    key = new_session_key(app, before)
+    wait_until(lambda: "running" in bot_text(page), 30, "the command to start running")
+    time.sleep(0.5)
+    started = time.monotonic()
+    page.locator("button.stop-button").click()
+    wait_idle(page, timeout=10)
+    took = time.monotonic() - started
+    assert took < 5.0, f"the page took {took:.1f} s to become idle after Stop"
+    wait_until(lambda: "stopped" in bot_text(page), 5, "the step to be marked stopped")
+    shot(page, "stopped")
+    session = app.registry.get(key)
+    wait_until(lambda: session.turn_task is None or session.turn_task.done(), 10, "the stopped turn to wind down")
+
+    claude.push(text_reply("Next turn works."))
+    started = time.monotonic()
+    send(page, "Are you there?")
+    wait_until(lambda: "Next turn works." in bot_text(page), 15, "the next turn's answer")
+    wait_idle(page)
+    assert "Run something long" in bot_text(page) or page.get_by_text("Run something long").count() > 0
+    last = claude.requests[-1]
+    texts = str(last.messages)
+    assert "Run something long" in texts and "Are you there?" in texts, "the conversation was not kept"
+    assert "stopped" in texts.lower(), "the dangling tool call was not answered as stopped"
+
+
+def test_two_browser_sessions_stay_separate(browser, app, claude):
+    opts = sdk_options(app.provider)
+    from e2b_code_interpreter import Sandbox
+
+    pages, keys = [], []
+    try:
+        for name in ("alpha", "beta"):
+            context = browser.new_context()
+            pg = context.new_page()
+            pg.goto(app.url)
+            pg.get_by_test_id("textbox").wait_for(timeout=30_000)
+            pages.append(pg)
+            before = set(app.registry.keys())
+            claude.push(
+                tool_reply(ToolUse("write_file", {"path": f"{name}.txt", "content": f"secret {name}"})),
+                text_reply(f"Saved {name}."),
+            )
+            send(pg, f"Save a note called {name}")
+            wait_until(lambda: f"Saved {name}." in bot_text(pg), 60, f"session {name} to finish")
+            wait_idle(pg)
+            keys.append(new_session_key(app, before))
+        a_text, b_text = bot_text(pages[0]), bot_text(pages[1])
+        assert "beta" not in a_text and "alpha" not in b_text, "one session shows the other's messages"
+        # The model saw only that session's conversation.
+        beta_first = [r for r in claude.requests if "Save a note called beta" in str(r.messages)][0]
+        assert "alpha" not in str(beta_first.messages)
+        ids = [app.registry.get(k).agent.sandbox_status().sandbox_id for k in keys]
+        assert ids[0] and ids[1] and ids[0] != ids[1], "the two sessions share a sandbox"
+        sa = Sandbox.connect(ids[0], **opts)
+        sb = Sandbox.connect(ids[1], **opts)
+        assert sa.files.exists("/home/user/alpha.txt") and not sa.files.exists("/home/user/beta.txt")
+        assert sb.files.exists("/home/user/beta.txt") and not sb.files.exists("/home/user/alpha.txt")
+    finally:
+        for pg in pages:
+            pg.context.close()
+
+
+def test_closing_the_tab_frees_the_sandbox(browser, app, claude):
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(app.url)
+    pg.get_by_test_id("textbox").wait_for(timeout=30_000)
+    before = set(app.registry.keys())
+    claude.push(tool_reply(ToolUse("run_command", {"command": "echo hi"})), text_reply("Ran it."))
+    send(pg, "Run echo")
+    wait_until(lambda: "Ran it." in bot_text(pg), 60, "the answer")
+    wait_idle(pg)
+    key = new_session_key(app, before)
+    sandbox_id = app.registry.get(key).agent.sandbox_status().sandbox_id
+    assert sandbox_id in live_sandbox_ids(app.provider)
+    context.close()
+    took = wait_until(lambda: app.registry.get(key) is None and sandbox_id not in live_sandbox_ids(app.provider),
+                      20, "the sandbox to be killed after the tab closed", interval=0.25)
+    assert took < 20
+
+
+def test_api_failure_shows_a_clear_message_and_the_next_message_works(page, claude):
+    claude.push(overloaded(repeat=3))  # one request plus the agent's two own retries
+    send(page, "Hello?")
+    wait_until(lambda: "⚠️" in bot_text(page), 30, "the error message")
+    wait_idle(page)
+    text = bot_text(page)
+    assert "overloaded" in text.lower(), text
+    assert "Traceback" not in text and "overloaded_error" not in text
+    shot(page, "api-failure")
+    claude.push(text_reply("Back to normal."))
+    send(page, "Try again")
+    wait_until(lambda: "Back to normal." in bot_text(page), 20, "the next answer")
+    wait_idle(page)
+
+
+def test_without_a_key_the_page_says_how_to_add_one_and_own_key_works(browser, claude_server, claude):
+    from agent.sandbox import SandboxProvider
+
+    settings = base_settings(anthropic_base_url=claude_server.base_url)
+    provider = SandboxProvider.from_settings(settings)
+    running = launch_page(settings, provider)
+    context = browser.new_context()
+    try:
+        pg = context.new_page()
+        pg.goto(running.url)
+        pg.get_by_test_id("textbox").wait_for(timeout=30_000)
+        notice = pg.locator("#notice")
+        notice.wait_for(timeout=10_000)
+        assert "ANTHROPIC_API_KEY" in notice.inner_text() and "Settings" in notice.inner_text()
+        shot(pg, "no-key")
+        send(pg, "hello")
+        wait_until(lambda: "ANTHROPIC_API_KEY" in bot_text(pg), 20, "the how-to-add-a-key answer")
+        wait_idle(pg)
+        assert not claude.requests, "the page called the model without a key"
+
+        pg.get_by_text("Settings", exact=True).first.click()
+        pg.locator("#api-key input").fill(FAKE_ANTHROPIC_KEY)
+        wait_until(lambda: not notice.is_visible() or "ANTHROPIC_API_KEY" not in notice.inner_text(), 10,
+                   "the notice to go away once a key is pasted")
+        claude.push(text_reply("Hello with your own key."))
+        send(pg, "hello again")
+        wait_until(lambda: "Hello with your own key." in bot_text(pg), 20, "the answer with the pasted key")
+        assert claude.requests[-1].api_key == FAKE_ANTHROPIC_KEY
+    finally:
+        context.close()
+        running.demo.close()
+        provider.close()
