@@ -66,6 +66,8 @@ class SandboxLease:
         if self.sandbox is None and (self._creating is None or self._creating.done()):
             self._set_status("starting", "Starting the sandbox ...")
             self._creating = asyncio.create_task(self._create(), name="sandbox create")
+            # a failure nobody awaited (no tool was used) is still reported through the status; mark it seen
+            self._creating.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _create(self) -> AsyncSandbox:
         try:

@@ -187,7 +187,7 @@ class AgentSession:
                 self._queue.put_nowait(ToolOutput(id=call_id, name=name, stream=stream, text=text))  # type: ignore[arg-type]
 
         ctx = ToolContext(sandbox=sandbox, output=output, timeout_s=self.settings.tool_timeout_s,
-                          max_output_chars=limit)
+                          max_output_chars=limit, interrupt_kernel_on_stop=self.provider.kind == "e2b")
         for attempt in (1, 2):
             used.clear()
             try:

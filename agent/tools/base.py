@@ -33,6 +33,9 @@ class ToolContext:
     output: Callable[[Literal["stdout", "stderr"], str], None]
     timeout_s: float
     max_output_chars: int
+    # E2B's cloud interpreter keeps running a cell when its client goes away (the local server interrupts it
+    # itself), so on cancel/timeout the tool interrupts the kernel explicitly (SIGINT keeps the kernel's state).
+    interrupt_kernel_on_stop: bool = False
 
 
 class Tool(ABC):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -65,11 +66,17 @@ class ExecuteCode(Tool):
                 on_stderr=on_stderr,
                 timeout=ctx.timeout_s,
             )
+        except asyncio.CancelledError:
+            if ctx.interrupt_kernel_on_stop:
+                await _interrupt_kernel(sandbox)
+            raise
         except TimeoutException as exc:
             # The SDK raises TimeoutException both for our time limit and for a sandbox that died mid-request;
             # only the first is a result, the second must reach the session (which replaces the sandbox).
             if "Execution timed out" not in str(exc):
                 raise
+            if ctx.interrupt_kernel_on_stop:
+                await _interrupt_kernel(sandbox)
             text = _join(stdout, stderr) + f"\nTimed out after {ctx.timeout_s:g} seconds; the execution was stopped."
             return make_result(text.strip(), is_error=True, limit=ctx.max_output_chars)
 
@@ -102,6 +109,15 @@ class ExecuteCode(Tool):
             parts.append(f"Error: {err.name}: {err.value}\n{strip_ansi(err.traceback or '')}".rstrip())
         text = "\n".join(p for p in parts if p).strip() or "(no output)"
         return make_result(text, is_error=err is not None, artifacts=tuple(artifacts), limit=ctx.max_output_chars)
+
+
+async def _interrupt_kernel(sandbox) -> None:
+    """Best effort, bounded: SIGINT to the Jupyter kernel is a notebook's "interrupt" (variables survive)."""
+    try:
+        await asyncio.wait_for(
+            asyncio.shield(sandbox.commands.run("pkill -INT -f '[i]pykernel' || true", timeout=5)), 3.0)
+    except (Exception, asyncio.CancelledError):
+        pass
 
 
 def _join(stdout: list[str], stderr: list[str]) -> str:
