@@ -7,6 +7,8 @@ launched by the ``app`` fixture (tests/browser/conftest.py) and scripts the mode
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +22,8 @@ from tests.support.claude_standin import ToolUse, overloaded, text_reply, tool_r
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "screenshots"
+# Screenshots to LOOK at after a run (not compared automatically).
+SHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", Path(tempfile.gettempdir()) / "browser-screenshots"))
 
 
 # ----- helpers ------------------------------------------------------------------------------------------------
