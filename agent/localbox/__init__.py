@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -83,8 +84,34 @@ class LocalServer:
 
 def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, allow_internet: bool = False,
                  allow_unisolated: bool = False, ready_timeout: float = 60.0) -> LocalServer:
-    """Start the server as a child process and wait until it serves; raises LocalboxUnavailable otherwise."""
+    """Start the server as a child process and wait until it serves; raises LocalboxUnavailable otherwise.
+
+    port=0 picks a free port here (so the child's command line names its real port); if another process grabs it
+    before the child binds, a new port is tried.
+    """
     key = api_key or secrets.token_urlsafe(24)
+    last_error = ""
+    for _ in range(3 if port == 0 else 1):
+        chosen = port or _free_port(host)
+        try:
+            return _start_once(host, chosen, key, allow_internet, allow_unisolated, ready_timeout)
+        except _PortTaken as exc:
+            last_error = str(exc)
+    raise LocalboxUnavailable(last_error)
+
+
+class _PortTaken(LocalboxUnavailable):
+    pass
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unisolated: bool,
+                ready_timeout: float) -> LocalServer:
     cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port)]
     if allow_internet:
         cmd.append("--allow-internet")
@@ -105,7 +132,9 @@ def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = N
             process.kill()
         process.wait()
         time.sleep(0.1)
-        detail = " ".join(line.strip() for line in errors if "cannot start" in line) or " ".join(errors[-5:]).strip()
+        detail = " ".join(line.strip() for line in errors if "cannot" in line) or " ".join(errors[-5:]).strip()
+        if "cannot listen" in detail:
+            raise _PortTaken(detail)
         raise LocalboxUnavailable(detail or f"the local sandbox server did not become ready in {ready_timeout:.0f} s")
     return LocalServer(process, url_box[0], key)
 

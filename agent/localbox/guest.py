@@ -351,8 +351,12 @@ class Guest:
                 proc.sent += len(chunk)
                 proc.publish({"ev": "data", "stream": name, "b64": base64.b64encode(chunk).decode()})
 
-        await asyncio.gather(read(popen.stdout, "stdout"), read(popen.stderr, "stderr"))
+        readers = asyncio.gather(read(popen.stdout, "stdout"), read(popen.stderr, "stderr"))
         code = await popen.wait()
+        try:  # background children that inherited the pipes must not keep a finished process "running"
+            await asyncio.wait_for(asyncio.shield(readers), 0.5)
+        except asyncio.TimeoutError:
+            readers.cancel()
         if code < 0:
             end = {"exit_code": -1, "exited": False, "status": f"signal: {signal.Signals(-code).name.lower()}"}
             if -code == signal.SIGKILL:
@@ -363,8 +367,7 @@ class Guest:
             end["error"] = "output limit reached"
         proc.ended = end
         proc.publish({"ev": "end", "end": end})
-        # the process group may still hold background children: end them with their leader
-        _kill_group(popen.pid, signal.SIGKILL)
+        # background children (`cmd &`) keep running, as in E2B; they end with the sandbox
         self.procs.pop(popen.pid, None)
 
     def _find(self, req) -> Proc:

@@ -75,7 +75,7 @@ class Interpreter:
                     await sandbox.remove_context(ctx)
                     return await send_json(send, 200, {})
                 if rest[1:] == ["restart"] and method == "POST":
-                    async with _lock_of(ctx):
+                    async with ctx.lock:
                         await sandbox.restart_context(ctx)
                     return await send_json(send, 200, {})
             if path == "/health":
@@ -168,7 +168,8 @@ class Interpreter:
             producer.cancel()
             if ctx.kernel is not None and not sandbox.killed.is_set():
                 try:
-                    await sandbox.restart_context(ctx)
+                    async with ctx.lock:
+                        await sandbox.restart_context(ctx)
                 except Exception:
                     pass
         except Exception:
@@ -180,8 +181,14 @@ class Interpreter:
             if ctx.kernel is None:
                 await self._run_stateless(sandbox, ctx, code, env_vars, out)
             else:
-                async with _lock_of(ctx):
-                    await self._run_python(ctx, code, env_vars, out)
+                async with ctx.lock:
+                    if ctx.kernel.dead.is_set():
+                        await sandbox.restart_context(ctx)
+                    try:
+                        await self._run_python(ctx, code, env_vars, out)
+                    finally:
+                        if ctx.kernel.dead.is_set() and not sandbox.killed.is_set():
+                            await sandbox.restart_context(ctx)
         except (KernelError, GuestCallError) as exc:
             out.put_nowait({"type": "error", "name": "SandboxError", "value": str(exc), "traceback": str(exc)})
         finally:
@@ -205,7 +212,7 @@ class Interpreter:
                     if sent > self.output_limit:
                         if not capped:
                             capped = True
-                            out.put_nowait({"type": "stderr", "text": (
+                            out.put_nowait({"type": "stderr", "timestamp": _now(), "text": (
                                 f"\n[localbox: output limit of {self.output_limit} bytes reached; "
                                 "the execution was interrupted]\n")})
                             await kernel.interrupt()
@@ -236,7 +243,7 @@ class Interpreter:
                     text = base64.b64decode(msg["b64"]).decode(errors="replace")
                     if msg["stream"] == "stderr":
                         stderr_tail = (stderr_tail + text)[-4000:]
-                    out.put_nowait({"type": msg["stream"], "text": text})
+                    out.put_nowait({"type": msg["stream"], "text": text, "timestamp": _now()})
                 elif msg.get("done"):
                     if msg.get("error"):
                         raise GuestCallError(msg["error"].get("code", ""), msg["error"].get("message", ""))
@@ -253,9 +260,10 @@ class Interpreter:
                 pass
 
 
-def _lock_of(ctx: Context) -> asyncio.Lock:
-    assert ctx.kernel is not None
-    return ctx.kernel.lock
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
 
 
 async def _wait_disconnect(receive: Receive) -> None:

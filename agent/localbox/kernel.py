@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -87,7 +88,6 @@ class Kernel:
         self._shell: dict[str, asyncio.Future] = {}
         self._tasks: list[asyncio.Task] = []
         self._spawn_task: asyncio.Task | None = None
-        self.lock = asyncio.Lock()
         self.dead = asyncio.Event()
 
     async def start(self, envs: dict[str, str], cwd: str, timeout: float = 60.0) -> None:
@@ -127,7 +127,8 @@ class Kernel:
 
     async def _connect(self, key: str) -> None:
         sockets = [self.host_dir / f"{self.name}-{port}" for port in _PORTS.values() if port != _PORTS["hb_port"]]
-        while not all(_is_socket(p) for p in sockets):
+        # connect only once each socket LISTENS: with reconnection disabled a too-early connect would never retry
+        while not all(_is_listening(p) for p in sockets):
             if self.dead.is_set():
                 raise KernelError("the kernel exited while starting")
             await asyncio.sleep(0.01)
@@ -187,8 +188,11 @@ class Kernel:
             while True:
                 msg = await queue.get()
                 if msg is None:
-                    yield {"type": "error", "name": "KernelDied", "value": "the kernel died (out of memory?)",
-                           "traceback": "The Python kernel of this sandbox died; it was restarted and its state lost."}
+                    yield {"type": "error", "name": "KernelDied",
+                           "value": "the Python kernel died (killed, or out of memory); it was restarted and its "
+                                    "state was lost",
+                           "traceback": "The Python kernel of this sandbox died (killed, or out of memory). "
+                                        "It was restarted: variables and imports from earlier runs are gone."}
                     return
                 kind = msg["msg_type"]
                 content = msg["content"]
@@ -241,11 +245,20 @@ class Kernel:
                 pass
 
 
-def _is_socket(path: Path) -> bool:
+def _is_listening(path: Path) -> bool:
     try:
-        return stat.S_ISSOCK(os.lstat(path).st_mode)
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False
     except OSError:
         return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _timestamp(msg: dict) -> str:

@@ -41,6 +41,7 @@ class Context:
     language: str
     cwd: str
     kernel: Kernel | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one execution at a time, restarts included
 
     def to_json(self) -> dict:
         return {"id": self.id, "language": self.language, "cwd": self.cwd}
