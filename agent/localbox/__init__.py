@@ -8,6 +8,7 @@ bubblewrap jails on this machine. See docs/localbox.md.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import signal
@@ -65,7 +66,7 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        for stream in (self._process.stdout, self._process.stderr):
+        for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
             if stream is not None:
                 stream.close()
 
@@ -112,14 +113,15 @@ def _free_port(host: str) -> int:
 
 def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unisolated: bool,
                 ready_timeout: float) -> LocalServer:
-    cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port)]
+    cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port), "--exit-with-stdin"]
     if allow_internet:
         cmd.append("--allow-internet")
     if allow_unisolated:
         cmd.append("--allow-unisolated")
     env = {**os.environ, "LOCALBOX_API_KEY": key, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = str(_PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    process = subprocess.Popen(cmd, cwd=str(_PROJECT_ROOT), env=env, stdin=subprocess.DEVNULL,
+    # the child's stdin is a pipe only we hold: if this process dies without stop(), the child sees EOF and exits
+    process = subprocess.Popen(cmd, cwd=str(_PROJECT_ROOT), env=env, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     errors: list[str] = []
     threading.Thread(target=_drain, args=(process.stderr, errors), daemon=True).start()
@@ -136,7 +138,9 @@ def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unis
         if "cannot listen" in detail:
             raise _PortTaken(detail)
         raise LocalboxUnavailable(detail or f"the local sandbox server did not become ready in {ready_timeout:.0f} s")
-    return LocalServer(process, url_box[0], key)
+    server = LocalServer(process, url_box[0], key)
+    atexit.register(server.stop)
+    return server
 
 
 def _read_url(stream, box: list[str]) -> None:

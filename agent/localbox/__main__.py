@@ -7,8 +7,10 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 API_KEY_ENV = "LOCALBOX_API_KEY"  # how start_server hands the key over without showing it in `ps`
@@ -30,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory per sandbox in MiB (default 2048)")
     parser.add_argument("--disk-mb", type=int, default=1024, help="size of /home/user per sandbox (default 1024)")
     parser.add_argument("--max-processes", type=int, default=256, help="processes per sandbox (default 256)")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="shut down when stdin closes (used by start_server so a dead parent frees everything)")
     parser.add_argument("--sandbox-venv", default=None, help="the sandbox's Python environment (default .venv-sandbox)")
     return parser.parse_args(argv)
 
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             line += f" (api key: {api_key})"
         print(line, flush=True)
 
+    if args.exit_with_stdin:
+        threading.Thread(target=_exit_on_stdin_eof, daemon=True).start()
     app = LocalboxApp(registry, on_ready=ready)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
                             h11_max_incomplete_event_size=1 << 20)
@@ -102,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def _exit_on_stdin_eof() -> None:
+    """Block on stdin; EOF means the parent is gone: shut down gracefully like on SIGTERM."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,8 @@ class Registry:
         self.sandboxes.clear()
         self.pool.clear()
         await asyncio.gather(*(s.kill() for s in victims), return_exceptions=True)
+        # uvicorn re-raises SIGTERM after shutdown, so the server's own temp dir is removed here, not at exit
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
 
 
 class TooMany(Exception):
