@@ -29,7 +29,9 @@ def test_text_streams_in_chunks_with_real_delays(claude):
         final = stream.get_final_message()
     assert "".join(t for _, t in arrivals) == "one two three four"
     assert len(arrivals) == 4, arrivals
-    assert arrivals[-1][0] - arrivals[0][0] > 0.3, "deltas arrived together: the stand-in is not flushing"
+    stop_sent = claude.server.mark_times("message_stop", 0)[0]
+    assert arrivals[0][0] < stop_sent - 0.3, (
+        f"the first delta arrived {arrivals[0][0] - stop_sent:+.2f}s after the stream ended: the stand-in is not flushing")
     assert final.stop_reason == "end_turn"
     assert claude.requests[0].body["stream"] is True
 
