@@ -17,6 +17,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import warnings
 from typing import TextIO
 
@@ -31,7 +32,6 @@ from agent.events import (
     ToolFinished,
     ToolOutput,
     ToolRunning,
-    ToolStarted,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -79,9 +79,7 @@ class PlainPrinter:
                 self.in_thinking = True
                 self._line(self._dim("(thinking)"))
             self._write(self._dim(ev.text))
-        elif isinstance(ev, ToolStarted):
-            self._line(f"▶ {ev.name} ...")
-        elif isinstance(ev, ToolRunning):
+        elif isinstance(ev, ToolRunning):  # (ToolStarted is not printed: the summary needs the full input)
             self._line(f"▶ {ev.name}: {_summary(ev.name, ev.input)}")
         elif isinstance(ev, ToolOutput):
             for line in ev.text.splitlines() or [""]:
@@ -202,15 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         show = PlainPrinter(sys.stdout).show
 
+    interactive = not args.prompt
     with asyncio.Runner() as runner:
         try:
-            if args.prompt:
-                runner.run(_run_turn(session, " ".join(args.prompt), show, outcome))
+            if interactive:
+                runner.run(_chat(session, show, outcome, prompt="" if args.json else "you> "))
             else:
-                runner.run(session.prewarm())
-                _chat(runner, session, show, outcome, interactive_prompt=not args.json)
-        except KeyboardInterrupt:
-            outcome.status, outcome.error = EXIT_INTERRUPTED, "Stopped."
+                runner.run(_run_turn(session, " ".join(args.prompt), show, outcome))
+        except KeyboardInterrupt:  # Ctrl-C outside a turn: leave quietly (a chat), or say it stopped (one shot)
+            if interactive:
+                outcome.status, outcome.error = EXIT_OK, None
+            else:
+                outcome.status, outcome.error = EXIT_INTERRUPTED, "Stopped."
         finally:
             try:
                 runner.run(_close(session, provider))
@@ -221,18 +222,43 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _chat(runner: asyncio.Runner, session, show, outcome: _Outcome, interactive_prompt: bool) -> None:
-    """Multi-turn chat on stdin until EOF or Ctrl-C at the prompt; a failed turn does not end the chat."""
+async def _chat(session, show, outcome: _Outcome, prompt: str) -> None:
+    """Multi-turn chat on stdin until EOF; a failed or stopped turn does not end the chat.
+
+    Lines are read by a daemon thread so the event loop keeps running while the person types (the sandbox
+    is being pre-warmed meanwhile) and so a pending read never blocks the exit.
+    """
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    want_line = threading.Event()
+    show_prompt = bool(prompt) and sys.stdin.isatty()
+
+    def reader() -> None:
+        while True:
+            want_line.wait()
+            want_line.clear()
+            try:
+                line: str | None = input(prompt if show_prompt else "")
+            except (EOFError, OSError, ValueError):
+                line = None
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+            if line is None:
+                return
+
+    threading.Thread(target=reader, name="stdin reader", daemon=True).start()
+    await session.prewarm()
     while True:
-        try:
-            line = input("you> " if interactive_prompt and sys.stdin.isatty() else "")
-        except (EOFError, KeyboardInterrupt):
-            if sys.stdin.isatty():
+        want_line.set()
+        line = await lines.get()
+        if line is None:
+            if show_prompt:
                 print()
             outcome.status, outcome.error = EXIT_OK, None
             return
         if not line.strip():
             continue
-        runner.run(_run_turn(session, line, show, outcome))
+        await _run_turn(session, line, show, outcome)
         if outcome.status != EXIT_OK and outcome.error:
-            print(f"[{outcome.error}]", file=sys.stderr if outcome.status != EXIT_INTERRUPTED else sys.stdout)
+            print(f"[{outcome.error}]", file=sys.stderr if outcome.status != EXIT_INTERRUPTED else sys.stdout,
+                  flush=True)
+        outcome.status, outcome.error = EXIT_OK, None

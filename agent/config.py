@@ -50,8 +50,12 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> "Settings":
         """Read settings from ``env`` (default ``os.environ``) over the values in ``.env`` (real env wins)."""
         values: dict[str, str] = {}
-        if dotenv_path is not None and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        if dotenv_path is not None:
+            path = Path(dotenv_path)
+            if not path.is_file() and not path.is_absolute():
+                path = Path(__file__).resolve().parent.parent / path  # next to app.py when run from elsewhere
+            if path.is_file():
+                values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
         values.update(os.environ if env is None else env)
 
         def get(name: str) -> str | None:

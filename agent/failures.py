@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 import anthropic
+import httpx2
 
 
 class StreamCutOff(Exception):
@@ -74,7 +75,11 @@ def describe_api_failure(exc: BaseException, model: str) -> Failure:
                        "Send your message again to continue.", transient=True)
     if isinstance(exc, anthropic.APITimeoutError):
         return Failure("timeout", "Claude did not answer in time. Try again in a moment.", transient=True)
-    if isinstance(exc, anthropic.APIConnectionError):
+    # Errors while reading an already-started stream are raised by the HTTP layer itself, not wrapped by the SDK.
+    if isinstance(exc, httpx2.TimeoutException):
+        return Failure("timeout", "Claude stopped answering in the middle of the reply. Send your message again.",
+                       transient=True)
+    if isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError)):
         return Failure("connection", "Could not reach Claude's API (the connection failed). Check the network "
                        "or ANTHROPIC_BASE_URL, then try again.", transient=True)
     if isinstance(exc, anthropic.APIStatusError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import anthropic
+import httpx2
 import jiter
 
 from agent.config import Settings
@@ -166,7 +167,7 @@ class AgentLoop:
                 await self._close_partial(reply, STOPPED_BY_USER)
                 raise
             except Exception as exc:  # SDK errors, a cut-off stream, or a bug while assembling
-                if not isinstance(exc, (anthropic.APIError, StreamCutOff)):
+                if not isinstance(exc, (anthropic.APIError, StreamCutOff, httpx2.TransportError)):
                     log.exception("unexpected failure while streaming a reply")
                 self._account(reply)
                 failure = describe_api_failure(exc, self.settings.model)

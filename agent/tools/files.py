@@ -94,7 +94,7 @@ class ListFiles(Tool):
         lines = []
         for e in sorted(entries, key=lambda e: e.path):
             rel = posixpath.relpath(e.path, path)
-            if any(part in SKIP_DIRS for part in rel.split("/")[:-1]):
+            if any(part in SKIP_DIRS or part.startswith(".") for part in rel.split("/")[:-1]):
                 continue
             is_dir = getattr(e.type, "value", e.type) == "dir"
             lines.append(f"{rel}/" if is_dir else f"{rel}  ({e.size} bytes)")
