@@ -45,8 +45,12 @@ def build_demo(
     provider: Any,
     options: PageOptions = PageOptions(),
     registry: SessionRegistry | None = None,
+    history: list | None = None,
 ) -> gr.Blocks:
-    """The whole page. The returned Blocks has ``.registry`` (the page's sessions) for shutdown and tests."""
+    """The whole page. The returned Blocks has ``.registry`` (the page's sessions) for shutdown and tests.
+
+    ``history`` pre-fills the chat shown on load (the UI benchmark uses it to measure long conversations).
+    """
     if registry is None:
         registry = SessionRegistry(settings, provider)
     controller = ChatController(registry, min_interval=options.min_yield_interval)
@@ -90,6 +94,7 @@ def build_demo(
                     controller.respond,
                     multimodal=True,
                     chatbot=gr.Chatbot(
+                        value=history,
                         label="Chat",
                         scale=1,
                         min_height=480,
