@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _END = object()
 
+TICK_S = 1.0
+
 GENERIC_FAILURE = "⚠️ Something went wrong on our side while answering. Please send your message again."
 
 
@@ -105,10 +107,13 @@ class ChatController:
         try:
             while True:
                 timeout = pacer.wait_time() if renderer.changed else None
+                if renderer.has_pending:  # keep the "running… N s" counter moving during silent tools
+                    timeout = TICK_S if timeout is None else min(timeout, TICK_S)
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout) if timeout is not None else await queue.get()
                 except asyncio.TimeoutError:
                     item = None
+                    renderer.tick()
                 while item is not None:
                     if item is _END:
                         finished = True

@@ -171,6 +171,7 @@ class _ToolBlock(_Block):
         self.final_output: str | None = None
         self.state = "writing"  # writing | running | done | failed | stopped
         self.duration: float | None = None
+        self.elapsed = 0  # whole seconds running, shown while pending
 
     @property
     def pending(self) -> bool:
@@ -191,7 +192,9 @@ class _ToolBlock(_Block):
         meta: dict[str, Any] = {"title": tool_title(self.name, self.input, mark), "id": self.tool_id}
         if self.pending:
             meta["status"] = "pending"
-            meta["log"] = "writing…" if self.state == "writing" else "running…"
+            meta["log"] = "writing…" if self.state == "writing" else (
+                f"running… {self.elapsed} s" if self.elapsed else "running…"
+            )
         else:
             meta["status"] = "done"
             if self.state in ("failed", "stopped"):
@@ -322,6 +325,17 @@ class TurnRenderer:
         if note and not any(isinstance(b, _NoteBlock) and b.message.content == note for b in self._blocks):
             self._blocks.append(_NoteBlock(note))
         self.changed = True
+
+    def tick(self) -> None:
+        """Refresh the "running… N s" counters of running steps (call about once a second while pending)."""
+        now = self._clock()
+        for block in self._tools.values():
+            if block.state == "running":
+                elapsed = int(now - block.started)
+                if elapsed != block.elapsed:
+                    block.elapsed = elapsed
+                    block.dirty = True
+                    self.changed = True
 
     def add_note(self, text: str) -> None:
         self._blocks.append(_NoteBlock(text))

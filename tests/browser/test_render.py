@@ -183,3 +183,16 @@ def test_messages_reuses_objects_and_only_rebuilds_changed_blocks():
     second = r.messages()
     assert second[0] is first[0]
     assert len(second) == 2
+
+
+def test_running_step_shows_elapsed_seconds():
+    now = [0.0]
+    r = TurnRenderer(clock=lambda: now[0])
+    r.feed(ToolRunning("t", "run_command", {"command": "sleep 5"}))
+    assert r.messages()[0].metadata["log"] == "running…"
+    now[0] = 3.2
+    r.tick()
+    assert r.changed
+    assert r.messages()[0].metadata["log"] == "running… 3 s"
+    r.tick()
+    assert not r.changed  # same second: nothing to send

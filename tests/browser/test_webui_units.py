@@ -1,0 +1,72 @@
+"""Unit tests for the page's small pure pieces: pacing, status lines, Stop marking, message parsing.
+
+No browser and no server; not marked ``browser``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.events import SandboxStatus, Usage
+from webui.chat import mark_pending_stopped, message_text_and_files
+from webui.pacing import Pacer
+from webui.status import format_remaining, notices, sandbox_line, usage_line
+
+
+def test_pacer_yields_at_once_after_quiet_then_spaces_yields():
+    now = [100.0]
+    pacer = Pacer(min_interval=0.04, clock=lambda: now[0])
+    assert pacer.due()  # nothing shown for a while: the first token goes out at once
+    pacer.before_yield()
+    pacer.after_yield()
+    assert not pacer.due() and abs(pacer.wait_time() - 0.04) < 1e-9
+    now[0] += 0.05
+    assert pacer.due()
+
+
+def test_pacer_stretches_interval_when_yields_get_expensive():
+    now = [0.0]
+    pacer = Pacer(min_interval=0.04, cost_factor=4.0, max_interval=0.5, clock=lambda: now[0])
+    for _ in range(20):
+        pacer.before_yield()
+        now[0] += 0.03  # Gradio needs 30 ms per yield (a long chat)
+        pacer.after_yield()
+        now[0] += pacer.interval
+    assert 0.11 < pacer.interval <= 0.5  # ~4 x 30 ms: Gradio's share stays bounded
+
+
+def test_sandbox_line_and_usage_line():
+    assert "not started yet" in sandbox_line(None, "local")
+    st = SandboxStatus("ready", "local", "sbx1", expires_at=1000.0 + 872)
+    assert sandbox_line(st, "local", now=1000.0) == "**Sandbox:** local · ready · expires in 14:32"
+    failed = SandboxStatus("failed", "e2b", message="The sandbox service rejected the API key.")
+    assert "failed — The sandbox service rejected" in sandbox_line(failed, "e2b")
+    assert format_remaining(3725) == "1:02:05"
+    assert usage_line(None) == "**Usage:** nothing yet"
+    line = usage_line(Usage(1200, 340, 50, 9000, 0.01234))
+    assert "1,200 in" in line and "9,000 cache read" in line and "50 cache write" in line and "$0.0123" in line
+
+
+def test_notices_explain_how_to_fix():
+    assert notices(None, None, False) == ""
+    text = notices("No Anthropic API key is set. Put ANTHROPIC_API_KEY=...", "The local sandbox cannot run", True)
+    assert "ANTHROPIC_API_KEY" in text and "E2B_API_KEY" in text and "Spaces" in text
+
+
+def test_mark_pending_stopped_on_browser_values():
+    value = [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}], "metadata": None},
+        {"role": "assistant", "content": [], "metadata": {"title": "run_command · sleep 9", "status": "pending"}},
+        {"role": "assistant", "content": [], "metadata": {"title": "Thinking", "status": "pending"}},
+        {"role": "assistant", "content": [], "metadata": {"title": "read_file · a", "status": "done"}},
+    ]
+    out = mark_pending_stopped(value)
+    assert out[1]["metadata"] == {"title": "■ run_command · sleep 9", "status": "done", "log": "stopped"}
+    assert out[2]["metadata"] == {"title": "Thinking", "status": "done"}
+    assert out[3]["metadata"]["status"] == "done" and "log" not in out[3]["metadata"]
+
+
+def test_message_text_and_files_handles_both_shapes():
+    assert message_text_and_files("plain") == ("plain", [])
+    text, files = message_text_and_files({"text": "see file", "files": ["/tmp/a.csv", {"path": "/tmp/b.png"}]})
+    assert text == "see file" and files == [Path("/tmp/a.csv"), Path("/tmp/b.png")]
