@@ -210,3 +210,52 @@ def test_no_key_material_in_the_sandbox_environment_or_events(claude, provider):
         assert secret not in out, f"{secret} is visible inside the sandbox"
     assert claude.api_key not in json.dumps([e.to_dict() for e in turn.events])
     assert claude.api_key not in json.dumps(claude.requests[-1].body), "the key ended up in a message to the model"
+
+
+def test_reset_sandbox_gives_a_fresh_one_and_the_model_is_told(claude, provider):
+    claude.push(tool_reply(ToolUse("execute_code", {"code": "x = 1"})), text_reply("Set."),
+                tool_reply(ToolUse("execute_code", {"code": "print('x' in globals())"})), text_reply("Checked."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            await collect(s, "set x")
+            old = s.sandbox_status().sandbox_id
+            await s.reset_sandbox()
+            t2 = await collect(s, "is x still there?")
+            return old, s.sandbox_status().sandbox_id, t2
+
+    old, new, t2 = run(scenario())
+    assert new and new != old, "reset_sandbox must lead to a different sandbox"
+    fin = t2.finished_by_name("execute_code")
+    assert "False" in fin.result.display_output, f"state must be gone after a reset: {fin.result.display_output!r}"
+    told = json.dumps(claude.requests[2].messages[-1])
+    assert re.search(r"restart|new sandbox|fresh sandbox|reset|state .{0,20}(lost|gone)", told, re.I), (
+        f"the model must be told the sandbox was reset: {told[:600]}")
+
+
+def test_sandbox_that_cannot_start_is_reported_in_plain_words(claude):
+    """An unreachable sandbox service: Error(kind='sandbox'), the model gets an is_error result, the turn ends."""
+    from agent.sandbox import SandboxProvider
+
+    settings = make_settings(claude).replace(sandbox="e2b", e2b_api_key="test-e2b-key",
+                                             e2b_api_url="http://127.0.0.1:9", e2b_sandbox_url="http://127.0.0.1:9")
+    broken = SandboxProvider.from_settings(settings)
+    claude.push(tool_reply(ToolUse("run_command", {"command": "echo hi"}, id="toolu_nobox")),
+                text_reply("The sandbox is not available."))
+
+    async def scenario():
+        async with agent_session(settings, broken) as s:
+            return await collect(s, "run something", timeout=120), list(s.messages)
+
+    try:
+        turn, messages = run(scenario())
+    finally:
+        broken.close()
+    errors = [e for e in turn.errors if e.kind == "sandbox"]
+    assert errors, f"an Error(kind='sandbox') is expected; events:\n{turn.describe()}"
+    assert "Traceback" not in errors[0].message and "test-e2b-key" not in errors[0].message, errors[0].message
+    sent = [b for b in claude.requests[1].tool_results() if b.get("tool_use_id") == "toolu_nobox"]
+    assert sent and sent[0].get("is_error") is True, f"the model must get an is_error tool_result: {sent}"
+    assert turn.text.endswith("The sandbox is not available."), turn.describe()
+    assert "test-e2b-key" not in json.dumps([e.to_dict() for e in turn.events])
+    assert_valid_transcript(messages)
