@@ -135,6 +135,7 @@ def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unis
         process.wait()
         time.sleep(0.1)
         detail = " ".join(line.strip() for line in errors if "cannot" in line) or " ".join(errors[-5:]).strip()
+        detail = detail.replace("localbox: cannot start: ", "")
         if "cannot listen" in detail:
             raise _PortTaken(detail)
         raise LocalboxUnavailable(detail or f"the local sandbox server did not become ready in {ready_timeout:.0f} s")

@@ -27,6 +27,7 @@ from pathlib import Path
 GUEST_SOURCE = Path(__file__).with_name("guest.py")
 JAIL_CONTROL_DIR = "/run/localbox"
 JAIL_HOME = "/home/user"
+JAIL_PYTHON = "/opt/venv/bin/python"
 JAIL_UID = 1000
 JAIL_GID = 1000
 CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
@@ -291,7 +292,8 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
         else:
             home = plan.sandbox_dir / "home"
             home.mkdir(exist_ok=True)
-            env = {**plan.env, "HOME": str(home), "PATH": f"{plan.python.venv}/bin:/usr/local/bin:/usr/bin:/bin"}
+            env = {**plan.env, "HOME": str(home), "PATH": f"{plan.python.venv}/bin:/usr/local/bin:/usr/bin:/bin",
+                   "USER": os.environ.get("USER", "root")}
             command, cwd = [str(plan.python.venv / "bin" / "python"), "-I", str(GUEST_SOURCE), str(fd)], str(home)
         proc = await asyncio.create_subprocess_exec(
             *command,

@@ -25,7 +25,7 @@ import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 
 from .channel import GuestChannel
-from .jail import JAIL_CONTROL_DIR
+from .jail import JAIL_CONTROL_DIR, JAIL_PYTHON
 
 _PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 _MIME_KEYS = {
@@ -78,9 +78,12 @@ def result_event(data: dict[str, Any], is_main: bool) -> dict[str, Any]:
 class Kernel:
     """A started kernel: its pid inside the jail and a connected client. Use `execute()` one at a time."""
 
-    def __init__(self, channel: GuestChannel, host_dir: Path, name: str) -> None:
+    def __init__(self, channel: GuestChannel, host_dir: Path, name: str, guest_dir: str = JAIL_CONTROL_DIR,
+                 guest_python: str = JAIL_PYTHON) -> None:
         self.channel = channel
         self.host_dir = host_dir
+        self.guest_dir = guest_dir  # the same directory as the guest (jail) sees it
+        self.guest_python = guest_python
         self.name = name
         self.pid: int | None = None
         self.client: AsyncKernelClient | None = None
@@ -92,7 +95,7 @@ class Kernel:
 
     async def start(self, envs: dict[str, str], cwd: str, timeout: float = 60.0) -> None:
         key = secrets.token_hex(16)
-        info = {"transport": "ipc", "ip": f"{JAIL_CONTROL_DIR}/{self.name}", "key": key,
+        info = {"transport": "ipc", "ip": f"{self.guest_dir}/{self.name}", "key": key,
                 "signature_scheme": "hmac-sha256", "kernel_name": "python3", **_PORTS}
         conn_file = self.host_dir / f"{self.name}.json"
         conn_file.write_text(json.dumps(info))
@@ -108,10 +111,10 @@ class Kernel:
             raise
 
     async def _run(self, started: asyncio.Future, env: dict[str, str], cwd: str) -> None:
-        args = ["-m", "ipykernel_launcher", "-f", f"{JAIL_CONTROL_DIR}/{self.name}.json",
+        args = ["-m", "ipykernel_launcher", "-f", f"{self.guest_dir}/{self.name}.json",
                 "--IPKernelApp.quiet=True", "--HistoryManager.enabled=False", "--Session.debug=False"]
         try:
-            async for msg in self.channel.stream("spawn", cmd="/opt/venv/bin/python", args=args, envs=env, cwd=cwd,
+            async for msg in self.channel.stream("spawn", cmd=self.guest_python, args=args, envs=env, cwd=cwd,
                                                  hidden=True, tag=f"kernel-{self.name}"):
                 if msg.get("ev") == "start" and not started.done():
                     started.set_result(msg["pid"])

@@ -122,7 +122,12 @@ class LocalSandbox:
     async def _start_kernel(self, cwd: str) -> Kernel:
         assert self.channel is not None
         self._kernel_seq += 1
-        kernel = Kernel(self.channel, self.plan.control_dir, f"k{self._kernel_seq}-{secrets.token_hex(4)}")
+        name = f"k{self._kernel_seq}-{secrets.token_hex(4)}"
+        if self.isolated:
+            kernel = Kernel(self.channel, self.plan.control_dir, name)
+        else:
+            kernel = Kernel(self.channel, self.plan.control_dir, name, guest_dir=str(self.plan.control_dir),
+                            guest_python=str(self.plan.python.venv / "bin" / "python"))
         envs = dict(self.lease.envs) if self.lease else {}
         await kernel.start(envs, cwd)
         return kernel
