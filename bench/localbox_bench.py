@@ -241,7 +241,9 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {mem_kib / 1024 / 1024:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
-def render(timings: list[Timing], memory: MemoryResult | None, command: str, notes: str) -> str:
+def render(
+    timings: list[Timing], memory: MemoryResult | None, command: str, notes: str, load: tuple[float, float]
+) -> str:
     rows = ["| measure | p50 | p95 | samples | goal | verdict |", "|---|---|---|---|---|---|"]
     for t in timings:
         goal = f"≤ {t.goal_ms:.0f} ms" if t.goal_ms else ""
@@ -260,7 +262,8 @@ def render(timings: list[Timing], memory: MemoryResult | None, command: str, not
             "",
             f"Command: `{command}`",
             "",
-            f"Machine: {machine()}. Other jobs were running on the machine at the same time, so treat p95 as noisy.",
+            f"Machine: {machine()}. 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end "
+            "(other jobs share the machine; on 2 cores a load above 2 means the numbers include waiting for a CPU).",
             "",
             *rows,
             "",
@@ -302,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notes", default="", help="free text appended to the markdown (observations)")
     args = parser.parse_args(argv)
 
+    load_start = os.getloadavg()[0]
     server = start(args)
     try:
         Sandbox.create(**server.options).kill()  # warm-up: imports, pool, connections
@@ -313,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
     command = "python bench/localbox_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    markdown = render(timings, memory, command.strip(), args.notes)
+    markdown = render(timings, memory, command.strip(), args.notes, (load_start, os.getloadavg()[0]))
     print(markdown)
     Path(args.out).write_text(markdown + "\n")
     print(f"\nwritten to {args.out}")
