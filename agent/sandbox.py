@@ -109,6 +109,11 @@ class SandboxProvider:
             raise
         except Exception as exc:
             log.warning("sandbox creation failed: %s", type(exc).__name__)
+            name = type(exc).__name__
+            if "Connect" in name or "Timeout" in name or isinstance(exc, OSError):
+                where = "the local sandbox server" if self.kind == "local" else "E2B's sandbox service"
+                hint = "" if self.kind == "local" else " Check the network (and E2B_DOMAIN / E2B_API_URL if set)."
+                raise SandboxUnavailable(f"Could not reach {where} to start a sandbox.{hint}") from None
             raise SandboxUnavailable(f"Could not start a sandbox ({_short(exc)}).") from None
 
     async def connect(self, sandbox_id: str) -> AsyncSandbox:

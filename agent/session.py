@@ -160,7 +160,8 @@ class AgentSession:
             return
 
         def _cancel() -> None:
-            if not task.done():
+            # once per turn: a second Stop must not interrupt the clean-up that keeps the transcript valid
+            if not task.done() and not task.cancelling():
                 task.cancel()
 
         try:
@@ -270,7 +271,7 @@ class AgentSession:
         return "Uploaded files:\n" + "\n".join(lines)
 
     async def list_files(self, path: str = HOME) -> list[str]:
-        """Files (not folders) under ``path``, recursively, skipping bulky tool folders; bounded."""
+        """Files (not folders) under ``path``, recursively, skipping bulky and hidden folders; bounded."""
         sandbox = await self._lease.get()
         root = sandbox_path(path)
         out: list[str] = []
@@ -280,7 +281,7 @@ class AgentSession:
             for e in await sandbox.files.list(folder, depth=1):
                 kind = getattr(e.type, "value", e.type)
                 if kind == "dir":
-                    if e.name not in SKIP_DIRS:
+                    if e.name not in SKIP_DIRS and not e.name.startswith("."):  # caches, kernel profiles
                         pending.append(e.path)
                 elif kind == "file":
                     out.append(e.path)
@@ -291,7 +292,7 @@ class AgentSession:
         return bytes(await sandbox.files.read(sandbox_path(path), format="bytes"))
 
     async def workspace_zip(self) -> bytes:
-        """A zip of /home/user (without node_modules, .git, caches), bounded in size."""
+        """A zip of /home/user (without node_modules and hidden folders such as .git or caches), bounded in size."""
         files = await self.list_files(HOME)
         sandbox = await self._lease.get()
         sem = asyncio.Semaphore(8)
