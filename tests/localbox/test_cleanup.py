@@ -1,0 +1,171 @@
+"""Nothing is left behind: killing a sandbox, its expiry and stopping the server free every process, and the
+cgroups/directories named after a sandbox disappear with it.
+
+Processes started in a sandbox are found from the host by a unique `sleep N` command line, so the check does not
+depend on how the server names or arranges its jails.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from e2b_code_interpreter import Sandbox
+
+from tests.localbox.helpers import extra_sandbox, server_pids, wait_for
+
+
+def _unique_sleep() -> str:
+    return str(random.randint(700000, 799999))
+
+
+def _host_pids_running_sleep(seconds: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:1] and argv[0].endswith(b"sleep") and seconds.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def _host_paths_named_after(sandbox_id: str) -> list[Path]:
+    """Cgroups and temp/run directories whose name contains the sandbox id (how the server names them is its
+    business; whatever it named after the sandbox must go with it)."""
+    hits: list[Path] = []
+    roots = [Path("/sys/fs/cgroup"), Path("/tmp"), Path("/run"), Path("/dev/shm")]
+    for root in roots:
+        if not root.is_dir():
+            continue
+        stack = [(root, 0)]
+        while stack:
+            path, depth = stack.pop()
+            try:
+                children = list(path.iterdir())
+            except OSError:
+                continue
+            for child in children:
+                if sandbox_id in child.name:
+                    hits.append(child)
+                elif depth < 4 and child.is_dir() and not child.is_symlink():
+                    stack.append((child, depth + 1))
+    return hits
+
+
+def _process_tree(roots: list[int]) -> set[int]:
+    parent_of: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent_of[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent_of.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def test_kill_frees_processes_and_named_resources(localbox) -> None:
+    seconds = _unique_sleep()
+    sbx = Sandbox.create(**localbox.sdk_options())
+    sandbox_id = sbx.sandbox_id
+    try:
+        sbx.commands.run(f"sleep {seconds}", background=True)
+        sbx.run_code(f"import subprocess; p = subprocess.Popen(['sleep', '{seconds}'])")
+        wait_for(lambda: len(_host_pids_running_sleep(seconds)) == 2, timeout=15, what="both sleeps to be running")
+        named = _host_paths_named_after(sandbox_id)
+    finally:
+        sbx.kill()
+    wait_for(lambda: not _host_pids_running_sleep(seconds), timeout=20, what="the sandbox's processes to be killed")
+    if named:
+        wait_for(
+            lambda: not any(p.exists() for p in named),
+            timeout=20,
+            what=f"resources named after the sandbox to be removed: {named}",
+        )
+    assert not _host_paths_named_after(sandbox_id)
+
+
+def test_expiry_frees_processes(localbox) -> None:
+    seconds = _unique_sleep()
+    with extra_sandbox(localbox, timeout=3) as sbx:
+        sbx.commands.run(f"sleep {seconds}", background=True)
+        wait_for(lambda: _host_pids_running_sleep(seconds), timeout=10, what="the sleep to start")
+        wait_for(
+            lambda: not _host_pids_running_sleep(seconds),
+            timeout=30,
+            what="the expired sandbox's processes to be killed",
+        )
+        assert not _host_paths_named_after(sbx.sandbox_id)
+
+
+def test_kill_while_a_command_runs_is_reported_as_sandbox_gone(localbox) -> None:
+    """The cloud reports a command cut short by a kill as the sandbox being gone, not as exit code 137."""
+    import threading
+
+    from e2b import CommandExitException, SandboxException
+
+    outcome: list[BaseException | str] = []
+    sbx = Sandbox.create(**localbox.sdk_options())
+
+    def run() -> None:
+        try:
+            sbx.commands.run("sleep 60", timeout=90)
+            outcome.append("finished normally")
+        except BaseException as exc:  # noqa: BLE001 - we inspect it below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_for(lambda: any("sleep 60" in " ".join([p.cmd, *p.args]) for p in sbx.commands.list()), timeout=10,
+             what="the command to start")
+    sbx.kill()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "commands.run kept waiting after the sandbox was killed"
+    assert outcome and isinstance(outcome[0], SandboxException), outcome
+    assert not isinstance(outcome[0], CommandExitException), f"a kill surfaced as an exit code: {outcome[0]}"
+
+
+def test_server_stop_frees_everything() -> None:
+    from agent.localbox import start_server
+
+    seconds = _unique_sleep()
+    server = start_server()
+    try:
+        sandboxes = [Sandbox.create(**server.sdk_options()) for _ in range(2)]
+        for sbx in sandboxes:
+            sbx.commands.run(f"sleep {seconds}", background=True)
+            sbx.run_code("1 + 1")
+        wait_for(lambda: len(_host_pids_running_sleep(seconds)) == 2, timeout=15, what="sleeps to run")
+        roots = server_pids(server)
+        assert roots, "could not find the server process by its port"
+        tree = _process_tree(roots)
+        assert len(tree) > len(roots), "the server's jails should be its descendants"
+    finally:
+        server.stop()
+    server.stop()  # idempotent
+
+    def all_gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in tree)
+
+    wait_for(all_gone, timeout=20, what="every process of the stopped server to exit")
+    assert not _host_pids_running_sleep(seconds)
+
+
+def _alive(pid: int) -> bool:
+    """A pid that still exists and is not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
