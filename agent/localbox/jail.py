@@ -275,6 +275,27 @@ def destroy_cgroups(plan: JailPlan) -> None:
             pass
 
 
+CONTROL_DIR_BYTES = 8 << 20
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def mount_control_dir(path: Path) -> bool:
+    """Put a small tmpfs on the control dir: it is writable from the jail, and must not be a way to fill the
+    host's /tmp. Returns False (plain directory, documented) where mounting is not allowed."""
+    opts = f"size={CONTROL_DIR_BYTES},mode=0700".encode()
+    return _libc().mount(b"localbox-ctl", str(path).encode(), b"tmpfs", 0, opts) == 0
+
+
+def unmount_control_dir(path: Path) -> None:
+    _libc().umount2(str(path).encode(), 2)  # MNT_DETACH: never blocks on a busy mount
+
+
 async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subprocess.Process, socket.socket]:
     """Start the jail; returns the launcher process and the host end of the guest's socket.
 
@@ -287,6 +308,7 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
     fd = guest_end.fileno()
     try:
         if isolated:
+            mount_control_dir(plan.control_dir)
             create_cgroups(plan)
             command, env, cwd = plan.command(fd), {"PATH": "/usr/bin:/bin"}, "/"
         else:

@@ -97,8 +97,10 @@ class Kernel:
         key = secrets.token_hex(16)
         info = {"transport": "ipc", "ip": f"{self.guest_dir}/{self.name}", "key": key,
                 "signature_scheme": "hmac-sha256", "kernel_name": "python3", **_PORTS}
-        conn_file = self.host_dir / f"{self.name}.json"
-        conn_file.write_text(json.dumps(info))
+        # the control dir is writable from the jail: never follow a planted symlink, never reuse a planted file
+        fd = os.open(self.host_dir / f"{self.name}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as conn_file:
+            conn_file.write(json.dumps(info))
         started: asyncio.Future = asyncio.get_running_loop().create_future()
         kernel_env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                       "JUPYTER_PLATFORM_DIRS": "1", **envs}

@@ -195,6 +195,7 @@ class LocalSandbox:
                 pass
         if self.isolated:
             await asyncio.to_thread(jail.destroy_cgroups, self.plan)
+            jail.unmount_control_dir(self.plan.control_dir)
         await asyncio.to_thread(shutil.rmtree, self.plan.sandbox_dir, True)
 
 
