@@ -11,6 +11,7 @@ and yields on the pacer's clock, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -80,7 +81,19 @@ class ChatController:
     async def respond(
         self, message: Any, history: list, model: str, api_key: str, request: gr.Request
     ) -> AsyncIterator[tuple[Any, Any, Any]]:
-        """ChatInterface fn: yields (messages of this turn, status line, usage line)."""
+        """ChatInterface fn: yields (messages of this turn, status line, usage line). Never raises to the page."""
+        turn = self._turn(message, history, model, api_key, request)
+        try:
+            async with contextlib.aclosing(turn):
+                async for frame in turn:
+                    yield frame
+        except Exception:
+            log.exception("showing a turn failed")
+            yield [gr.ChatMessage(role="assistant", content=GENERIC_FAILURE)], gr.skip(), gr.skip()
+
+    async def _turn(
+        self, message: Any, history: list, model: str, api_key: str, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, Any, Any]]:
         key = getattr(request, "session_hash", None) or "anonymous"
         session = self.registry.open(key)
         text, files = message_text_and_files(message)
@@ -95,6 +108,7 @@ class ChatController:
         session.apply_settings(settings)
         await session.finish_previous_turn()
         session.stop_requested = False
+        session.begin_turn(sum(1 for m in history or [] if _role(m) == "user"))
 
         renderer = TurnRenderer(session.artifacts)
         session.turn = renderer
@@ -200,6 +214,10 @@ class ChatController:
 
     async def unload(self, request: gr.Request) -> None:
         await self.registry.close(getattr(request, "session_hash", None))
+
+
+def _role(message: Any) -> str | None:
+    return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
 
 
 def mark_pending_stopped(messages: list) -> list:

@@ -43,7 +43,9 @@ class BrowserSession:
     stop_requested: bool = False
     closed: bool = False
     prewarm_task: asyncio.Task | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Where each agent turn started: (user messages on the page before it, transcript length, blocks in the
+    # transcript's last message). Lets the transcript follow the page when someone clears, retries or undoes.
+    turn_marks: list[tuple[int, int, int | None]] = field(default_factory=list)
 
     def apply_settings(self, settings: Settings) -> None:
         """Per-session model / own key. The agent keeps its transcript and sandbox."""
@@ -55,6 +57,25 @@ class BrowserSession:
             updater(settings)
         else:
             self.agent.settings = settings
+
+    def begin_turn(self, page_user_messages: int) -> None:
+        """Bring the agent's transcript in line with the page, then remember where this turn starts.
+
+        The page's Clear, Retry and Undo buttons (and editing) drop messages only on the page. Before a new turn
+        runs, every agent turn that started at or after the page's current number of user messages is cut
+        from the transcript, so the model never sees what the person removed. (The sandbox is not rewound.)
+        """
+        messages = self.agent.messages
+        gone = [m for m in self.turn_marks if m[0] >= page_user_messages]
+        if gone:
+            _, length, blocks = gone[0]
+            del messages[length:]
+            if blocks is not None and messages and isinstance(messages[-1].get("content"), list):
+                del messages[-1]["content"][blocks:]
+            self.turn_marks = [m for m in self.turn_marks if m[0] < page_user_messages]
+        last = messages[-1] if messages else None
+        blocks_now = len(last["content"]) if last and last.get("role") == "user" and isinstance(last.get("content"), list) else None
+        self.turn_marks.append((page_user_messages, len(messages), blocks_now))
 
     def request_stop(self) -> None:
         """Stop the model stream and the running code (thread-safe; returns at once)."""
