@@ -163,6 +163,7 @@ class AgentLoop:
             try:
                 await self._stream(reply)
             except asyncio.CancelledError:
+                _uncancel()  # the clean-up below awaits; let its own timeouts work normally
                 self._account(reply)
                 await self._close_partial(reply, STOPPED_BY_USER)
                 raise
@@ -323,6 +324,7 @@ class AgentLoop:
             if tasks:
                 await asyncio.gather(*tasks)
         except asyncio.CancelledError:
+            _uncancel()
             await self._stop_calls(reply, STOPPED_BY_USER)
             append_user(self.messages, self._results(reply))
             raise
@@ -373,6 +375,13 @@ class AgentLoop:
         self.turn_usage = self.turn_usage + u
         session_total = self.add_usage(u)
         self.emit(UsageUpdate(turn=u, session=session_total))
+
+
+def _uncancel() -> None:
+    """Mark the current task's cancellation as handled (we re-raise CancelledError after cleaning up)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _parse_partial(text: str, previous: dict[str, Any]) -> dict[str, Any]:

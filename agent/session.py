@@ -62,6 +62,7 @@ class AgentSession:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._turn_task: asyncio.Task[None] | None = None
         self._sandbox_error_reported = False
+        self._stop_requested = False
 
     # ------------------------------------------------------------------ settings and client
 
@@ -100,6 +101,7 @@ class AgentSession:
         self._queue = queue
         self._loop = asyncio.get_running_loop()
         self._sandbox_error_reported = False
+        self._stop_requested = False
         task = asyncio.create_task(self._drive(text, list(files or []), queue), name="agent turn")
         self._turn_task = task
         try:
@@ -161,7 +163,8 @@ class AgentSession:
 
         def _cancel() -> None:
             # once per turn: a second Stop must not interrupt the clean-up that keeps the transcript valid
-            if not task.done() and not task.cancelling():
+            if not task.done() and self._turn_task is task and not self._stop_requested:
+                self._stop_requested = True
                 task.cancel()
 
         try:
