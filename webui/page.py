@@ -80,7 +80,7 @@ def build_demo(
                     )
                     usage = gr.Markdown(usage_line(None), elem_id="usage")
                 with gr.Accordion("Files", open=False, elem_id="files"):
-                    gr.Markdown("Attach files with the 📎 in the message box, or upload here into `/home/user/uploads`.")
+                    gr.Markdown("Attach files with the paperclip in the message box, or upload here into `/home/user/uploads`.")
                     upload = gr.UploadButton("Upload to sandbox", file_count="multiple", size="sm")
                     refresh_files = gr.Button("List workspace files", size="sm")
                     file_choice = gr.Dropdown(choices=[], label="Workspace files", allow_custom_value=True, elem_id="file-choice")
@@ -102,6 +102,7 @@ def build_demo(
                         placeholder="**Hi!** Ask me to write and run code. Try one of the examples.",
                     ),
                     textbox=gr.MultimodalTextbox(
+                        elem_id="chat-input",
                         placeholder="Ask for code, a chart, or an app…",
                         file_count="multiple",
                         show_label=False,

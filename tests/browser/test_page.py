@@ -273,3 +273,39 @@ def test_without_a_key_the_page_says_how_to_add_one_and_own_key_works(browser, c
         context.close()
         running.demo.close()
         provider.close()
+
+
+def test_upload_from_message_box_then_list_and_download_workspace(page, claude, tmp_path):
+    import io
+    import urllib.request
+    import zipfile
+
+    data = tmp_path / "sales.csv"
+    data.write_text("month,revenue\njan,10\nfeb,12\n")
+    claude.push(
+        tool_reply(ToolUse("read_file", {"path": "/home/user/uploads/sales.csv"})),
+        text_reply("The file has two months."),
+    )
+    page.locator("#chat-input input[type=file]").set_input_files(str(data))
+    page.locator("#chat-input .thumbnail-item").first.wait_for(timeout=10_000)  # the attachment is in the box
+    send(page, "Summarise the attached file")
+    wait_until(lambda: "The file has two months." in bot_text(page), 60, "the answer about the file")
+    wait_idle(page)
+    first = claude.requests[0]
+    assert "/home/user/uploads/sales.csv" in first.last_user_text(), "the model was not told where the upload is"
+    results = claude.requests[1].tool_results()
+    assert results and "jan,10" in str(results[0]), "the tool could not read the uploaded file"
+
+    page.get_by_text("Files", exact=True).first.click()
+    page.get_by_role("button", name="List workspace files").click()
+    page.get_by_text("file(s) in").first.wait_for(timeout=20_000)
+    page.get_by_role("button", name="Download all (.zip)").click()
+    link = page.locator("#download a").first
+    link.wait_for(timeout=20_000)
+    href = link.get_attribute("href") or ""
+    url = href if href.startswith("http") else page.url.rstrip("/") + "/" + href.lstrip("/")
+    with urllib.request.urlopen(url, timeout=20) as resp:
+        archive = zipfile.ZipFile(io.BytesIO(resp.read()))
+    assert "uploads/sales.csv" in archive.namelist()
+    assert archive.read("uploads/sales.csv").decode().startswith("month,revenue")
+    shot(page, "files-panel")
