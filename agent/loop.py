@@ -117,6 +117,7 @@ class AgentLoop:
         run_tool: RunTool,
         emit: Callable[[Event], None],
         add_usage: Callable[[Usage], Usage],
+        thinking: bool | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -128,6 +129,8 @@ class AgentLoop:
         self.add_usage = add_usage
         self.turn_usage = Usage()
         self.steps = 0
+        # switched off (and the caller can see it) if the model rejects adaptive thinking
+        self.thinking = settings.thinking if thinking is None else thinking
 
     # ------------------------------------------------------------------ the loop
 
@@ -171,6 +174,11 @@ class AgentLoop:
                 if not isinstance(exc, (anthropic.APIError, StreamCutOff, httpx2.TransportError)):
                     log.exception("unexpected failure while streaming a reply")
                 self._account(reply)
+                if (isinstance(exc, anthropic.BadRequestError) and self.thinking and not reply.emitted
+                        and "thinking" in str(exc).lower()):
+                    log.info("the model rejected adaptive thinking; retrying without it")
+                    self.thinking = False
+                    continue
                 failure = describe_api_failure(exc, self.settings.model)
                 if failure.transient and not reply.emitted and attempt < OWN_RETRIES:
                     wait = failure.retry_after or OWN_BACKOFF_S[attempt]
@@ -201,7 +209,7 @@ class AgentLoop:
             "messages": self.messages,
             "stream": True,
         }
-        if s.thinking:
+        if self.thinking:
             args["thinking"] = {"type": "adaptive", "display": "summarized"}
         return args
 

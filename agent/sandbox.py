@@ -85,6 +85,9 @@ class SandboxProvider:
             server = await asyncio.to_thread(self._local_server)
             return dict(server.sdk_options())
         s = self.settings
+        if not s.e2b_api_key:
+            raise SandboxUnavailable("E2B sandboxes need E2B_API_KEY (or leave every E2B setting unset to use the "
+                                     "local sandbox).")
         opts = {"api_key": s.e2b_api_key, "api_url": s.e2b_api_url, "sandbox_url": s.e2b_sandbox_url,
                 "domain": s.e2b_domain}
         return {k: v for k, v in opts.items() if v}

@@ -63,6 +63,7 @@ class AgentSession:
         self._turn_task: asyncio.Task[None] | None = None
         self._sandbox_error_reported = False
         self._stop_requested = False
+        self._no_thinking_models: set[str] = set()  # models that rejected adaptive thinking in this session
 
     # ------------------------------------------------------------------ settings and client
 
@@ -138,8 +139,11 @@ class AgentSession:
                 run_tool=self._run_tool,
                 emit=emit,
                 add_usage=self._add_usage,
+                thinking=self.settings.thinking and self.settings.model not in self._no_thinking_models,
             )
             stop = await loop.run()
+            if self.settings.thinking and not loop.thinking:
+                self._no_thinking_models.add(self.settings.model)
             await self._lease.settle()
             if self._lease.status is not None and self._lease.status.state in ("ready", "restarted"):
                 emit(self._lease.status)
