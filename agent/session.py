@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Sequence
 
 import anthropic
 
+from agent.claude_client import make_client
 from agent.config import Settings
 from agent.events import Done, Error, Event, SandboxStatus, ToolOutput, ToolResult, Usage
 from agent.lease import SandboxLease
@@ -75,12 +76,7 @@ class AgentSession:
         s = self.settings
         key = (s.anthropic_api_key, s.anthropic_base_url, s.api_max_retries, s.api_timeout_s)
         if self._client is None or key != self._client_key:
-            self._client = anthropic.AsyncAnthropic(
-                api_key=s.anthropic_api_key,
-                base_url=s.anthropic_base_url,
-                max_retries=s.api_max_retries,
-                timeout=anthropic.Timeout(s.api_timeout_s, connect=10.0),
-            )
+            self._client = make_client(s)
             self._client_key = key
         return self._client
 
