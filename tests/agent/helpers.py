@@ -172,11 +172,15 @@ __all__ = [
 
 
 def assert_valid_transcript(messages: list[dict[str, Any]]) -> None:
-    """The Messages API's shape rules: user first, roles alternate, every tool_use answered next turn."""
+    """The Messages API's shape rules: user first, roles alternate, every tool_use answered next turn.
+
+    Two assistant messages in a row are allowed: that is how a ``pause_turn`` continuation is sent back, and the
+    API joins consecutive turns of one role. Two user messages in a row are not (the core merges them itself).
+    """
     assert messages, "the transcript is empty"
     assert messages[0]["role"] == "user", f"the transcript must start with a user message: {messages[0]}"
     for a, b in zip(messages, messages[1:]):
-        assert a["role"] != b["role"], f"two {a['role']} messages in a row:\n{_short(json.dumps(a), 300)}\n{_short(json.dumps(b), 300)}"
+        assert a["role"] != "user" or b["role"] != "user", f"two {a['role']} messages in a row:\n{_short(json.dumps(a), 300)}\n{_short(json.dumps(b), 300)}"
     for i, m in enumerate(messages):
         content = m.get("content")
         blocks = content if isinstance(content, list) else []

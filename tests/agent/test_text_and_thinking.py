@@ -117,3 +117,37 @@ def test_second_turn_sends_the_whole_conversation(claude, provider):
     assert "First answer." in json.dumps(second[1])
     assert_valid_transcript(messages)
     assert len(messages) == 4
+
+
+def test_pause_turn_is_continued(claude, provider):
+    claude.push(Reply((Text("Part one. "),), stop_reason="pause_turn"), text_reply("Part two."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, "a long task"), list(s.messages)
+
+    turn, messages = run(scenario())
+    assert len(claude.requests) == 2, f"pause_turn must be continued with another request ({len(claude.requests)} made)"
+    assert turn.text == "Part one. Part two.", turn.describe()
+    assert turn.done.stop_reason == "end_turn", turn.describe()
+    assert "Part one." in json.dumps(claude.requests[1].messages), "the paused content must be sent back"
+    assert_valid_transcript(messages)
+
+
+def test_max_tokens_and_refusal_end_the_turn_with_that_reason(claude, provider):
+    claude.push(Reply((Text("This answer was cut"),), stop_reason="max_tokens"),
+                Reply((Text("I can't help with that."),), stop_reason="refusal"),
+                text_reply("Fine again."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            t1 = await collect(s, "write a novel")
+            t2 = await collect(s, "something bad")
+            t3 = await collect(s, "something fine")
+            return t1, t2, t3, list(s.messages)
+
+    t1, t2, t3, messages = run(scenario())
+    assert t1.done.stop_reason == "max_tokens" and t1.text == "This answer was cut", t1.describe()
+    assert t2.done.stop_reason == "refusal" and t2.text == "I can't help with that.", t2.describe()
+    assert t3.text == "Fine again." and len(claude.requests) == 3
+    assert_valid_transcript(messages)
