@@ -228,3 +228,30 @@ def test_tool_step_limit_is_reached_and_said(claude, provider):
     assert_valid_transcript(messages)
     assert_valid_transcript(claude.requests[-1].messages)
     assert all_tool_results(claude.requests[-1].messages), "earlier tool results must stay in the transcript"
+
+
+def test_bad_tool_calls_become_error_results(claude, provider):
+    """Unknown tool, missing required input, empty input sent as no delta / as "": the loop must go on."""
+    claude.push(
+        tool_reply(ToolUse("make_coffee", {"strength": 3}, id="toolu_unknown"),
+                   ToolUse("run_command", {}, id="toolu_missing", raw_json=""),
+                   ToolUse("list_files", {}, id="toolu_nodelta", no_delta=True),
+                   ToolUse("read_file", {"path": "/home/user/does-not-exist.txt"}, id="toolu_nofile")),
+        text_reply("Some calls failed."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, "try odd calls"), list(s.messages)
+
+    turn, messages = run(scenario())
+    results = {r["tool_use_id"]: r for r in claude.requests[1].tool_results()}
+    assert list(results) == ["toolu_unknown", "toolu_missing", "toolu_nodelta", "toolu_nofile"], list(results)
+    for tid in ("toolu_unknown", "toolu_missing", "toolu_nofile"):
+        assert results[tid].get("is_error") is True, f"{tid} should be an error result: {results[tid]}"
+        text = result_text(results[tid])
+        assert text and "Traceback" not in text, f"{tid}: the error should be short words, got {text[:300]!r}"
+    assert "make_coffee" in result_text(results["toolu_unknown"])
+    assert not results["toolu_nodelta"].get("is_error"), (
+        f"list_files with no input (no delta at all) should list /home/user: {results['toolu_nodelta']}")
+    assert turn.text == "Some calls failed." and turn.done.stop_reason == "end_turn", turn.describe()
+    assert_valid_transcript(messages)

@@ -84,6 +84,7 @@ class ToolUse:
     pause: float = 0.0
     raw_json: str | None = None
     ascii: bool = False
+    no_delta: bool = False  # send no input_json_delta at all (how an empty input may arrive)
 
     def json_text(self) -> str:
         if self.raw_json is not None:
@@ -341,7 +342,7 @@ def _steps(reply: Reply, message_id: str, model: str, ids: Iterator[int]) -> tup
             steps.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
                                                           "content_block": {"type": "tool_use", "id": tool_id,
                                                                             "name": block.name, "input": {}}}))
-            for j, piece in enumerate(_cut(block.json_text(), block.chunk, block.cuts)):
+            for j, piece in enumerate([] if block.no_delta else _cut(block.json_text(), block.chunk, block.cuts)):
                 if j and block.delay:
                     steps.append(("sleep", block.delay))
                 steps.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
