@@ -101,8 +101,9 @@ def test_background_command_list_and_kill(sandbox) -> None:
 
 
 def test_background_handle_kill_and_output(sandbox) -> None:
-    handle = sandbox.commands.run("echo started; sleep 300", background=True)
-    wait_for(lambda: any(p.pid == handle.pid for p in sandbox.commands.list()), timeout=10, what="listing")
+    handle = sandbox.commands.run("echo started; touch /tmp/echoed; sleep 300", background=True)
+    # Kill only once the echo has happened (bash -l startup takes a moment), so "started" is in the pipe.
+    wait_for(lambda: sandbox.files.exists("/tmp/echoed"), timeout=10, what="the echo to run")
     assert handle.kill() is True
     with pytest.raises(CommandExitException) as caught:
         handle.wait()
