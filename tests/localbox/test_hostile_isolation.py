@@ -440,6 +440,11 @@ def test_cannot_signal_processes_outside(localbox) -> None:
     bystander = subprocess.Popen(["sleep", "300"])
     try:
         with extra_sandbox(localbox) as victim:
+            # Guard: `kill -9 -1` as root in the HOST pid namespace would kill every process on the machine.
+            # Only fire it once the sandbox provably has its own pid namespace (few processes, not our pids).
+            visible = victim.commands.run("ls -d /proc/[0-9]* | wc -l").stdout.strip()
+            assert int(visible) < 40, f"{visible} processes visible: no own pid namespace, not running kill -1"
+            assert not victim.files.exists(f"/proc/{bystander.pid}"), "host pids visible: not running kill -1"
             with contextlib.suppress(SandboxException):
                 victim.commands.run("kill -9 -1; true", timeout=20)
             with contextlib.suppress(SandboxException):
