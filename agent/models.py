@@ -18,6 +18,8 @@ MODELS: list[tuple[str, str]] = [
     ("Claude Sonnet 4.6", "claude-sonnet-4-6"),
     ("Claude Opus 4.8", "claude-opus-4-8"),
     ("Claude Haiku 4.5", "claude-haiku-4-5"),
+    ("Claude Fable 5.2", "claude-fable-5-2"),
+    ("Claude Mythos 5.2", "claude-mythos-5-2"),
 ]
 
 

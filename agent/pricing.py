@@ -1,7 +1,9 @@
 """One price table for the cost meter, and the arithmetic that uses it.
 
-Prices are US dollars per million tokens, as published on Anthropic's pricing page.
-``PRICES_TAKEN`` says when the table was written down: it is an *estimate* shown to people, not a bill.
+Prices are US dollars per million tokens. ``PRICES_TAKEN`` says when the table was written down. They could
+not be re-checked against Anthropic's pricing page when written (no network here): Opus/Sonnet/Haiku follow the
+last published per-family prices, Fable and Mythos are placeholders. The meter is an *estimate*, not a bill;
+correct this table when prices change.
 Cache writes (5-minute cache) cost 1.25x the input price; cache reads cost 0.1x the input price.
 """
 
