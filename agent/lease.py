@@ -123,10 +123,20 @@ class SandboxLease:
             self.status = SandboxStatus(state=s.state, provider=s.provider, sandbox_id=s.sandbox_id,
                                         expires_at=time.time() + self.idle_timeout_s, message=s.message)
 
-    async def settle(self) -> None:
-        """Wait (briefly) for a pending timeout extension, so the status is current at the end of a turn."""
+    async def settle(self) -> SandboxStatus | None:
+        """End of a turn: wait (briefly) for a pending timeout extension; the current status, if the sandbox is up.
+
+        A "restarted" status has been announced by then, so it settles to "ready" (with the new expiry).
+        """
         if self._touching is not None and not self._touching.done():
             await asyncio.wait([self._touching], timeout=2.0)
+        s = self.status
+        if s is None or s.state not in ("ready", "restarted"):
+            return None
+        if s.state == "restarted":
+            s = SandboxStatus(state="ready", provider=s.provider, sandbox_id=s.sandbox_id, expires_at=s.expires_at)
+            self.status = s
+        return s
 
     async def replace_if_dead(self, seen: AsyncSandbox | None) -> bool:
         """After a tool failed on ``seen``: if that sandbox is gone, start a fresh one. True if replaced."""

@@ -140,9 +140,9 @@ class AgentSession:
             stop = await loop.run()
             if self.settings.thinking and not loop.thinking:
                 self._no_thinking_models.add(self.settings.model)
-            await self._lease.settle()
-            if self._lease.status is not None and self._lease.status.state in ("ready", "restarted"):
-                emit(self._lease.status)
+            status = await self._lease.settle()
+            if status is not None:
+                emit(status)  # the sandbox's new expiry after this turn's use
             emit(Done(stop_reason=stop, usage=loop.turn_usage))
         except asyncio.CancelledError:
             emit(Error(kind="cancelled", message="Stopped by the user."))
