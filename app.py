@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from agent.config import Settings
 from agent.sandbox import SandboxProvider
-from webui.lifecycle import close_provider, install_sigterm_handler, make_lifespan, probe_local_sandbox
+from webui.lifecycle import Lifecycle, install_sigterm_handler, probe_local_sandbox
 from webui.page import PageOptions, build_demo, on_spaces
 
 
@@ -22,7 +23,8 @@ def _int_env(name: str) -> int | None:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpx2"):  # one line per HTTP request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
     provider = SandboxProvider.from_settings(settings)
     options = PageOptions(
@@ -31,16 +33,22 @@ def main() -> None:
         on_spaces=on_spaces(),
     )
     demo = build_demo(settings, provider, options)
+    lifecycle = Lifecycle(demo.registry, provider)
     install_sigterm_handler()
     try:
         demo.queue(default_concurrency_limit=options.concurrency_limit).launch(
             server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
             server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
             max_threads=int(os.environ.get("GRADIO_MAX_THREADS", "40")),
-            app_kwargs={"lifespan": make_lifespan(demo.registry, provider)},
+            app_kwargs={"lifespan": lifecycle.lifespan},
+            prevent_thread_lock=True,
         )
+        while demo.is_running:  # Ctrl-C and SIGTERM (made a KeyboardInterrupt) end this loop
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("Shutting down: closing sandboxes…", flush=True)
     finally:
-        close_provider(provider)
+        lifecycle.shutdown(demo)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,29 @@ def probe_local_sandbox(provider: Any) -> str | None:
     return None
 
 
-def make_lifespan(registry: SessionRegistry, provider: Any) -> Callable[[Any], Any]:
-    """An ASGI lifespan for ``demo.launch(app_kwargs={"lifespan": ...})``."""
+class Lifecycle:
+    """Owns start-up reaping and shut-down cleanup for one page and its provider.
+
+    Why both a lifespan and ``shutdown()``: uvicorn runs the lifespan's exit only after every connection has
+    closed, and an open tab's heartbeat stream keeps one open, while Gradio gives the server thread 5 s before
+    the process moves on. So the main thread also closes the sessions itself, on the server's own event loop
+    (the sandboxes' SDK clients belong to it), before stopping the server.
+    """
+
+    def __init__(self, registry: SessionRegistry, provider: Any) -> None:
+        self.registry = registry
+        self.provider = provider
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def lifespan(self, app: Any) -> Any:
+        """For ``demo.launch(app_kwargs={"lifespan": lifecycle.lifespan})``."""
+        return self._lifespan(app)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        self._loop = asyncio.get_running_loop()
         try:
-            reaped = await provider.reap_orphans()  # this deployment's sandboxes from earlier processes
+            reaped = await self.provider.reap_orphans()  # this deployment's sandboxes from earlier processes
             if reaped:
                 log.info("killed %d sandbox(es) left over from an earlier run", reaped)
         except Exception:
@@ -52,10 +68,39 @@ def make_lifespan(registry: SessionRegistry, provider: Any) -> Callable[[Any], A
         try:
             yield
         finally:
-            closed = await registry.close_all()
-            if closed:
-                log.info("closed %d open session sandbox(es) at shutdown", closed)
-            close_provider(provider)
+            await self._close_sessions()
+
+    async def _close_sessions(self) -> None:
+        closed = await self.registry.close_all()
+        if closed:
+            log.info("closed %d open session sandbox(es) at shutdown", closed)
+
+    def shutdown(self, demo: Any = None, timeout: float = 20.0) -> None:
+        """From the main thread: close every session's sandbox, stop the server, stop the provider."""
+        loop = self._loop
+        log.info("shutting down with %d open session(s)", len(self.registry))
+        if loop is not None and loop.is_running() and len(self.registry):
+            try:
+                asyncio.run_coroutine_threadsafe(self._close_sessions(), loop).result(timeout)
+            except Exception:
+                log.warning("closing sessions at shutdown failed", exc_info=True)
+        if demo is not None:
+            try:
+                demo.close()
+            except Exception:
+                log.warning("stopping the server failed", exc_info=True)
+        close_provider(self.provider)
+
+
+def make_lifespan(registry: SessionRegistry, provider: Any) -> Callable[[Any], Any]:
+    """An ASGI lifespan that reaps orphans at start and closes sessions and the provider at exit."""
+    lifecycle = Lifecycle(registry, provider)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with lifecycle.lifespan(app):
+            yield
+        close_provider(provider)
 
     return lifespan
 
@@ -68,7 +113,7 @@ def close_provider(provider: Any) -> None:
 
 
 def install_sigterm_handler() -> None:
-    """Make SIGTERM behave like Ctrl-C (orderly server shutdown, lifespan exit). Main thread only."""
+    """Make SIGTERM behave like Ctrl-C (raises KeyboardInterrupt in the main thread). Main thread only."""
     if threading.current_thread() is not threading.main_thread():
         return
 

@@ -309,3 +309,44 @@ def test_upload_from_message_box_then_list_and_download_workspace(page, claude, 
     assert "uploads/sales.csv" in archive.namelist()
     assert archive.read("uploads/sales.csv").decode().startswith("month,revenue")
     shot(page, "files-panel")
+
+
+def test_server_shutdown_kills_open_sessions_sandboxes(browser, claude_server, claude):
+    """What app.py does on Ctrl-C / SIGTERM: Lifecycle.shutdown() closes every open tab's sandbox first."""
+    from agent.sandbox import SandboxProvider
+    from tests.browser.conftest import free_port, wait_for_config
+    from webui.lifecycle import Lifecycle
+    from webui.page import build_demo
+
+    settings = base_settings(anthropic_api_key=FAKE_ANTHROPIC_KEY, anthropic_base_url=claude_server.base_url)
+    provider = SandboxProvider.from_settings(settings)
+    demo = build_demo(settings, provider)
+    lifecycle = Lifecycle(demo.registry, provider)
+    port = free_port()
+    demo.queue().launch(server_port=port, prevent_thread_lock=True, quiet=True,
+                        app_kwargs={"lifespan": lifecycle.lifespan})
+    context = browser.new_context()
+    try:
+        wait_for_config(f"http://127.0.0.1:{port}/")
+        pg = context.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/")
+        pg.get_by_test_id("textbox").wait_for(timeout=30_000)
+        claude.push(tool_reply(ToolUse("run_command", {"command": "echo hi"})), text_reply("Ran it."))
+        send(pg, "Run echo")
+        wait_until(lambda: "Ran it." in bot_text(pg), 60, "the answer")
+        (key,) = demo.registry.keys()
+        agent = demo.registry.get(key).agent
+        sandbox_id = agent.sandbox_status().sandbox_id
+        assert sandbox_id in live_sandbox_ids(provider)
+        opts = sdk_options(provider)
+        lifecycle.shutdown(demo)  # the tab is still open
+        assert len(demo.registry) == 0
+        assert agent.sandbox_status().state == "closed", "the session's sandbox was not killed"
+        from e2b_code_interpreter import Sandbox
+
+        with pytest.raises(Exception):  # the provider's server is gone too: nothing answers any more
+            Sandbox.list(**opts).next_items()
+    finally:
+        context.close()
+        demo.close()
+        provider.close()
