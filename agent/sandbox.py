@@ -148,6 +148,8 @@ class SandboxProvider:
     def preview_url(self, sandbox_id: str, port: int) -> str | None:
         """Where a web server on ``port`` inside the sandbox can be opened from a browser (None: not possible)."""
         if self.kind == "e2b":
+            if self.settings.e2b_sandbox_url and not self.settings.e2b_domain:
+                return None  # a custom sandbox URL: where its ports are published is unknown
             domain = self.settings.e2b_domain or "e2b.app"
             return f"https://{port}-{sandbox_id}.{domain}"
         server = self._server
