@@ -84,7 +84,7 @@ def test_write_file_then_read_file_and_list_files(claude, provider):
 
 
 def test_run_command_streams_output_and_reports_exit_codes(claude, provider):
-    cmd = "for i in 1 2 3; do echo line$i; sleep 0.4; done; echo oops >&2"
+    cmd = "for i in 1 2 3; do echo line$i; sleep 0.6; done; echo oops >&2"
     claude.push(tool_reply(ToolUse("run_command", {"command": cmd}, id="toolu_ok")),
                 tool_reply(ToolUse("run_command", {"command": "echo failing; exit 3"}, id="toolu_bad")),
                 text_reply("The second command failed with exit code 3."))
@@ -103,7 +103,7 @@ def test_run_command_streams_output_and_reports_exit_codes(claude, provider):
     assert "oops" in stderr, f"stderr must stream as ToolOutput(stream='stderr'):\n{turn.describe()}"
     first_line_at = next(s.at for s in out if "line1" in s.event.text)
     finished_at = turn.first_time(ToolFinished, lambda e: e.id == "toolu_ok")
-    assert finished_at - first_line_at > 0.5, (
+    assert finished_at - first_line_at > 0.6, (
         "line1 arrived together with the end of the command: output is not streamed live "
         f"({finished_at - first_line_at:.2f}s apart)")
 
@@ -158,10 +158,10 @@ def test_tool_input_split_at_odd_points(claude, provider):
 
 def test_several_tools_run_concurrently_start_early_and_answer_in_call_order(claude, provider):
     # The first call is the slowest: results must still go back in call order.
-    calls = (ToolUse("run_command", {"command": "sleep 2; echo first"}, id="toolu_1"),
-             ToolUse("run_command", {"command": "sleep 2; echo second"}, id="toolu_2"),
+    calls = (ToolUse("run_command", {"command": "sleep 3; echo first"}, id="toolu_1"),
+             ToolUse("run_command", {"command": "sleep 3; echo second"}, id="toolu_2"),
              ToolUse("run_command", {"command": "echo third"}, id="toolu_3"))
-    claude.push(Reply((Text("Running three commands."), *calls), pause_before_end=1.0), text_reply("All three ran."))
+    claude.push(Reply((Text("Running three commands."), *calls), pause_before_end=1.5), text_reply("All three ran."))
 
     async def scenario():
         async with agent_session(make_settings(claude), provider) as s:
@@ -186,7 +186,7 @@ def test_several_tools_run_concurrently_start_early_and_answer_in_call_order(cla
 
     start = min(turn.first_time(ToolRunning, lambda e, t=t: e.id == t) for t in ("toolu_1", "toolu_2"))
     end = max(turn.first_time(ToolFinished, lambda e, t=t: e.id == t) for t in ("toolu_1", "toolu_2"))
-    assert end - start < 3.5, f"two 2-second commands took {end - start:.2f}s: they did not run concurrently"
+    assert end - start < 5.0, f"two 3-second commands took {end - start:.2f}s: they did not run concurrently"
 
 
 def test_large_output_is_cut_for_the_model_but_kept_for_people(claude, provider):
