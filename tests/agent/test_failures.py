@@ -103,6 +103,8 @@ def test_rate_limit_exhausted_says_how_long_to_wait(claude, provider):
     _assert_plain(final[-1], claude)
     assert re.search(r"wait|try again (in|later)", final[-1].message, re.I), (
         f"the message should mention waiting: {final[-1].message!r}")
+    assert re.search(r"\d+\s*(s\b|sec|second|minute)|a minute", final[-1].message, re.I), (
+        f"the message should say how long to wait (retry-after was 1 s): {final[-1].message!r}")
     assert t1.done.stop_reason == "error"
     assert t2.text == "Back again.", t2.describe()
 
