@@ -92,9 +92,13 @@ class PlainPrinter:
             tail = f" — {first[:200]}" if first else ""
             self._line(f"{mark} {ev.name} ({ev.duration:.1f} s){arts}{tail}")
         elif isinstance(ev, SandboxStatus):
-            if ev.state in ("restarted", "failed"):
-                self._line(self._dim(f"[sandbox {ev.state}: {ev.message}]"))
+            if ev.state == "restarted":
+                self._line(self._dim(f"[sandbox restarted: {ev.message}]"))
+        elif isinstance(ev, Error) and ev.kind == "sandbox":  # the turn goes on; fatal errors go to stderr
+            self._line(self._dim(f"[{ev.message}]"))
         elif isinstance(ev, Done):
+            if ev.stop_reason == "max_tokens":
+                self._line(self._dim("[the reply was cut off at the output limit; send \"continue\" for the rest]"))
             if not self.at_line_start:
                 self._write("\n")
 
