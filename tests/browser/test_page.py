@@ -218,8 +218,20 @@ def test_closing_the_tab_frees_the_sandbox(browser, app, claude):
     wait_until(lambda: "Ran it." in bot_text(pg), 60, "the answer")
     wait_idle(pg)
     key = new_session_key(app, before)
+    first_id = app.registry.get(key).agent.sandbox_status().sandbox_id
+    assert first_id in live_sandbox_ids(app.provider)
+
+    pg.get_by_role("button", name="New sandbox").click()  # throws the sandbox away; the next use gets a new one
+    wait_until(lambda: first_id not in live_sandbox_ids(app.provider), 20, "New sandbox to kill the old one",
+               interval=0.25)
+    claude.push(tool_reply(ToolUse("run_command", {"command": "echo again"})), text_reply("Ran it again."))
+    send(pg, "Run echo again")
+    wait_until(lambda: "Ran it again." in bot_text(pg), 60, "the second answer")
+    wait_idle(pg)
     sandbox_id = app.registry.get(key).agent.sandbox_status().sandbox_id
-    assert sandbox_id in live_sandbox_ids(app.provider)
+    assert sandbox_id != first_id and sandbox_id in live_sandbox_ids(app.provider)
+    sent = str([r.messages for r in claude.requests[-2:]])
+    assert "sandbox was reset" in sent, "the model was not told that the sandbox was reset"
     context.close()
     took = wait_until(lambda: app.registry.get(key) is None and sandbox_id not in live_sandbox_ids(app.provider),
                       20, "the sandbox to be killed after the tab closed", interval=0.25)
@@ -350,3 +362,35 @@ def test_server_shutdown_kills_open_sessions_sandboxes(browser, claude_server, c
         context.close()
         demo.close()
         provider.close()
+
+
+def test_two_sessions_stream_at_the_same_time(browser, app, claude):
+    """No global concurrency cap of 1: a second visitor's reply streams while the first one's does."""
+
+    def echo(req):
+        who = req.last_user_text().split()[-1]
+        return text_reply(" ".join(f"{who}{i}" for i in range(30)), chunks=30, delay=0.1)  # ~3 s each
+
+    claude.respond_with(echo)
+    pages = []
+    try:
+        for _ in range(2):
+            context = browser.new_context()
+            pg = context.new_page()
+            pg.goto(app.url)
+            pg.get_by_test_id("textbox").wait_for(timeout=30_000)
+            pages.append(pg)
+        send(pages[0], "Count for alpha")
+        send(pages[1], "Count for beta")
+
+        def both_streaming() -> bool:
+            a, b = bot_text(pages[0]), bot_text(pages[1])
+            return "alpha0" in a and "alpha29" not in a and "beta0" in b and "beta29" not in b
+
+        wait_until(both_streaming, 30, "both replies to be streaming at the same moment")
+        for pg, who in zip(pages, ("alpha", "beta")):
+            wait_until(lambda: f"{who}29" in bot_text(pg), 30, f"{who}'s full reply")
+        assert "beta" not in bot_text(pages[0]) and "alpha" not in bot_text(pages[1])
+    finally:
+        for pg in pages:
+            pg.context.close()
