@@ -316,36 +316,36 @@ def _steps(reply: Reply, message_id: str, model: str, ids: Iterator[int]) -> tup
     ]
     tail: list[_Step] = []
     for i, block in enumerate(reply.blocks):
-        steps = head  # every block's start and deltas; the last block's stop goes to the tail
+        # every block's start and deltas go in the head; the last block's stop goes to the tail
         if block.pause:
-            steps.append(("sleep", block.pause))
+            head.append(("sleep", block.pause))
         if isinstance(block, Text):
-            steps.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
+            head.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
                                                           "content_block": {"type": "text", "text": ""}}))
             for j, piece in enumerate(_split(block.text, block.chunks)):
                 if j and block.delay:
-                    steps.append(("sleep", block.delay))
-                steps.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
+                    head.append(("sleep", block.delay))
+                head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
                                                               "delta": {"type": "text_delta", "text": piece}}))
         elif isinstance(block, Thinking):
-            steps.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
+            head.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
                                                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
             for j, piece in enumerate(_split(block.text, block.chunks)):
                 if j and block.delay:
-                    steps.append(("sleep", block.delay))
-                steps.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
+                    head.append(("sleep", block.delay))
+                head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
                                                               "delta": {"type": "thinking_delta", "thinking": piece}}))
-            steps.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
+            head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
                                                           "delta": {"type": "signature_delta", "signature": block.signature}}))
         else:
             tool_id = block.id or f"toolu_standin_{next(ids):04d}"
-            steps.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
+            head.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
                                                           "content_block": {"type": "tool_use", "id": tool_id,
                                                                             "name": block.name, "input": {}}}))
             for j, piece in enumerate([] if block.no_delta else _cut(block.json_text(), block.chunk, block.cuts)):
                 if j and block.delay:
-                    steps.append(("sleep", block.delay))
-                steps.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
+                    head.append(("sleep", block.delay))
+                head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
                                                               "delta": {"type": "input_json_delta", "partial_json": piece}}))
         stop = ("event", "content_block_stop", {"type": "content_block_stop", "index": i})
         if i < len(reply.blocks) - 1:
