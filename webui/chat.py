@@ -100,7 +100,7 @@ class ChatController:
         settings = self.settings_for(model, api_key)
         missing = settings.missing_key_message()
         if missing:
-            yield [gr.ChatMessage(role="assistant", content=f"🔑 {missing}")], gr.skip(), gr.skip()
+            yield [gr.ChatMessage(role="assistant", content=f"⚠️ {missing}")], gr.skip(), gr.skip()
             return
         if not text.strip() and not files:
             yield [gr.ChatMessage(role="assistant", content="*(Type a message or attach a file.)*")], gr.skip(), gr.skip()

@@ -56,7 +56,7 @@ def notices(missing_key: str | None, sandbox_problem: str | None, on_spaces: boo
     """The banner above the chat: what is missing and exactly how to fix it. Empty when all is well."""
     lines: list[str] = []
     if missing_key:
-        lines.append(f"🔑 {missing_key}")
+        lines.append(f"⚠️ **Setup needed:** {missing_key}")
     if sandbox_problem:
         hint = (
             " On Hugging Face Spaces the local sandbox usually cannot run: add an `E2B_API_KEY` secret in the "
@@ -64,7 +64,7 @@ def notices(missing_key: str | None, sandbox_problem: str | None, on_spaces: boo
             if on_spaces
             else " Install bubblewrap (`apt-get install bubblewrap`) or set `E2B_API_KEY` to use E2B's cloud sandboxes."
         )
-        lines.append(f"⚠️ {sandbox_problem.rstrip('.')}. Code cannot run until this is fixed.{hint}")
+        lines.append(f"⚠️ **Sandbox unavailable:** {sandbox_problem.rstrip('.')}. Code cannot run until this is fixed.{hint}")
     return "\n\n".join(lines)
 
 
