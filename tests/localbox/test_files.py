@@ -186,3 +186,65 @@ def test_symlinks_are_reported_as_symlinks(sandbox) -> None:
     info = sandbox.files.get_info("/home/user/link.txt")
     assert info.symlink_target == "/home/user/target.txt"
     assert sandbox.files.read("/home/user/link.txt") == "t"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Signed file URLs: they carry no sandbox headers, so the server must find the sandbox from the URL itself, and the
+# signature must be checked (it is the only credential such a URL has).
+
+
+def test_signed_download_url(sandbox) -> None:
+    import httpx
+
+    sandbox.files.write("/home/user/signed.txt", "signed content ✓")
+    url = sandbox.download_url("/home/user/signed.txt")
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200
+    assert response.content.decode() == "signed content ✓"
+
+
+def test_signed_upload_url(sandbox) -> None:
+    import httpx
+
+    url = sandbox.upload_url("/home/user/uploaded.txt")
+    response = httpx.post(url, files={"file": ("uploaded.txt", b"via signed url")}, timeout=30)
+    assert response.status_code in (200, 201), response.text
+    assert sandbox.files.read("/home/user/uploaded.txt") == "via signed url"
+
+
+def test_signed_urls_are_checked(sandbox) -> None:
+    import urllib.parse
+
+    import httpx
+
+    sandbox.files.write("/home/user/private.txt", "private")
+    sandbox.files.write("/home/user/other.txt", "other")
+    good = sandbox.download_url("/home/user/private.txt")
+    parts = urllib.parse.urlsplit(good)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+
+    def with_query(**changes: str) -> str:
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode({**query, **changes})))
+
+    tampered = with_query(signature=query["signature"][:-2] + ("AA" if not query["signature"].endswith("AA") else "BB"))
+    other_path = with_query(path="/home/user/other.txt")
+    unsigned = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode({"path": "/home/user/private.txt"})))
+    for url in (tampered, other_path, unsigned):
+        response = httpx.get(url, timeout=30)
+        assert response.status_code in (401, 403), (url, response.status_code)
+        assert "private" not in response.text and "other" != response.text
+    # A read signature does not allow writing.
+    write_with_read_url = httpx.post(good, files={"file": ("private.txt", b"overwritten")}, timeout=30)
+    assert write_with_read_url.status_code in (401, 403)
+    assert sandbox.files.read("/home/user/private.txt") == "private"
+
+
+def test_signed_url_expires(sandbox) -> None:
+    import time
+
+    import httpx
+
+    sandbox.files.write("/home/user/expiring.txt", "soon gone")
+    url = sandbox.download_url("/home/user/expiring.txt", use_signature_expiration=1)
+    time.sleep(2.5)
+    assert httpx.get(url, timeout=30).status_code in (401, 403)
