@@ -45,6 +45,7 @@ class SandboxLease:
         self._replaced = False  # the next creation replaces a sandbox that existed (state lost)
         self._note: str | None = None
         self._lock = asyncio.Lock()
+        self.closed = False  # after close(): nothing is created any more (no sandbox may outlive its session)
 
     # ------------------------------------------------------------------ status
 
@@ -63,6 +64,8 @@ class SandboxLease:
 
     def ensure_started(self) -> None:
         """Start creating the sandbox now if there is none (returns at once)."""
+        if self.closed:
+            return
         if self.sandbox is None and (self._creating is None or self._creating.done()):
             self._set_status("starting", "Starting the sandbox ...")
             self._creating = asyncio.create_task(self._create(), name="sandbox create")
@@ -89,6 +92,8 @@ class SandboxLease:
 
     async def get(self) -> AsyncSandbox:
         """The live sandbox, created if needed; every call slides its timeout."""
+        if self.closed:
+            raise SandboxUnavailable("This conversation was closed; its sandbox is gone.")
         if self.sandbox is None:
             self.ensure_started()
             assert self._creating is not None
@@ -99,7 +104,8 @@ class SandboxLease:
             finally:
                 if task.done() and (task.cancelled() or task.exception() is not None):
                     self._creating = None  # the next use tries again
-        assert self.sandbox is not None
+        if self.sandbox is None:  # closed or reset while it was being created
+            raise SandboxUnavailable("The sandbox was closed.")
         self._touch()
         return self.sandbox
 
@@ -158,7 +164,13 @@ class SandboxLease:
     # ------------------------------------------------------------------ ending
 
     async def kill(self, *, replaced: bool) -> None:
-        """Kill the sandbox (or the one being created). ``replaced``: the next one counts as a restart."""
+        """Kill the sandbox (or the one being created).
+
+        ``replaced``: a reset; the next use creates a fresh one, counted as a restart. Otherwise this closes the
+        lease for good.
+        """
+        if not replaced:
+            self.closed = True
         task, self._creating = self._creating, None
         sandbox, self.sandbox = self.sandbox, None
         if sandbox is None and task is not None:

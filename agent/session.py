@@ -242,7 +242,12 @@ class AgentSession:
         await self._lease.kill(replaced=True)
 
     async def close(self) -> None:
-        """Kill the sandbox and release the API client (idempotent)."""
+        """Stop a running turn, kill the sandbox, release the API client (idempotent; the session is done)."""
+        task = self._turn_task
+        if task is not None and not task.done():
+            self.cancel()
+            if task.get_loop() is asyncio.get_running_loop():
+                await asyncio.wait([task], timeout=5.0)
         await self._lease.kill(replaced=False)
         client, self._client = self._client, None
         if client is not None:
