@@ -259,3 +259,40 @@ def test_sandbox_that_cannot_start_is_reported_in_plain_words(claude):
     assert turn.text.endswith("The sandbox is not available."), turn.describe()
     assert "test-e2b-key" not in json.dumps([e.to_dict() for e in turn.events])
     assert_valid_transcript(messages)
+
+
+def test_two_sessions_at_once_keep_their_own_sandbox_and_transcript(claude, provider):
+    """Two conversations in parallel on one provider (two browser tabs): nothing leaks between them."""
+
+    def responder(req):
+        first_user = req.messages[0]
+        name = "alpha" if "alpha" in json.dumps(first_user) else "beta"
+        asked = req.last_user_text()
+        results = req.tool_results()
+        if results:
+            return text_reply(f"{name}: {result_text(results[-1]).strip()[:80]}")
+        if "remember" in asked:
+            return tool_reply(ToolUse("execute_code", {"code": f"who = {name!r}\nimport time; time.sleep(0.5)"}))
+        return tool_reply(ToolUse("execute_code", {"code": "print('I am', who)"}))
+
+    claude.respond_with(responder)
+
+    async def conversation(name: str):
+        async with agent_session(make_settings(claude), provider, tag=f"tab-{name}") as s:
+            await collect(s, f"{name}: remember your name")
+            t2 = await collect(s, "who are you?")
+            return s.sandbox_status().sandbox_id, t2, list(s.messages)
+
+    async def scenario():
+        import asyncio
+
+        return await asyncio.gather(conversation("alpha"), conversation("beta"))
+
+    (id_a, turn_a, msgs_a), (id_b, turn_b, msgs_b) = run(scenario())
+    assert id_a and id_b and id_a != id_b, "each session needs its own sandbox"
+    out_a = turn_a.finished_by_name("execute_code").result.display_output
+    out_b = turn_b.finished_by_name("execute_code").result.display_output
+    assert "I am alpha" in out_a and "I am beta" in out_b, f"state leaked between sessions: {out_a!r} / {out_b!r}"
+    assert "beta" not in json.dumps(msgs_a) and "alpha" not in json.dumps(msgs_b), "transcripts leaked"
+    assert_valid_transcript(msgs_a)
+    assert_valid_transcript(msgs_b)

@@ -10,7 +10,7 @@ from tests.agent.helpers import (
     Error, ToolFinished, ToolInputDelta, ToolRunning, ToolStarted, agent_session, all_tool_results,
     assert_valid_transcript, collect, make_settings, run,
 )
-from tests.support.claude_standin import Reply, Text, ToolUse, result_text, text_reply, tool_reply
+from tests.support.claude_standin import Reply, Text, Tokens, ToolUse, result_text, text_reply, tool_reply
 
 CHART = """import matplotlib.pyplot as plt
 plt.plot([1, 2, 3], [3, 1, 2])
@@ -119,7 +119,8 @@ def test_run_command_streams_output_and_reports_exit_codes(claude, provider):
 
 
 def test_failing_python_code_returns_the_error_and_the_loop_continues(claude, provider):
-    claude.push(tool_reply(ToolUse("execute_code", {"code": "1/0"}, id="toolu_z")), text_reply("Division by zero."))
+    claude.push(tool_reply(ToolUse("execute_code", {"code": "1/0"}, id="toolu_z"), usage=Tokens(10, 5, 100, 0)),
+                text_reply("Division by zero.", usage=Tokens(20, 7, 0, 100)))
 
     async def scenario():
         async with agent_session(make_settings(claude), provider) as s:
@@ -132,6 +133,9 @@ def test_failing_python_code_returns_the_error_and_the_loop_continues(claude, pr
     sent = _one_result(claude.requests[1], "toolu_z")
     assert sent.get("is_error") is True and "ZeroDivisionError" in result_text(sent), sent
     assert turn.text == "Division by zero." and turn.done.stop_reason == "end_turn", turn.describe()
+    u = turn.done.usage
+    assert (u.input_tokens, u.output_tokens, u.cache_write_tokens, u.cache_read_tokens) == (30, 12, 100, 100), (
+        f"Done.usage must add up both model requests of the turn: {u}")
 
 
 def test_tool_input_split_at_odd_points(claude, provider):
