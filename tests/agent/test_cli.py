@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply, unauthorized
@@ -25,6 +29,29 @@ def _cli(claude, tmp_path: Path, *args: str, env: dict | None = None, stdin: str
                              f"stdout: {exc.stdout!r}\nstderr: {exc.stderr!r}") from None
 
 
+def _processes_with_marker(marker: str) -> list[str]:
+    """Command lines of live processes whose environment carries ``marker`` (the CLI and anything it started)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marker.encode() not in f.read():
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid}: {cmdline[:160]}")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _assert_nothing_left(marker: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := _processes_with_marker(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, "the CLI left processes behind (embedded server / sandbox not shut down):\n" + "\n".join(left)
+
+
 def _show(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
 
@@ -32,8 +59,13 @@ def _show(proc: subprocess.CompletedProcess) -> str:
 def test_json_mode_lines_parse_and_add_up(claude, tmp_path):
     claude.push(tool_reply(ToolUse("run_command", {"command": "env"}, id="toolu_env"), text="Checking."),
                 text_reply(" Environment listed, bye.", chunks=4))
-    proc = _cli(claude, tmp_path, "--json", "show the environment")
+    marker = f"B2_CLI_MARKER_{uuid.uuid4().hex}"
+    env = claude.env()
+    env[marker] = "1"
+    proc = _cli(claude, tmp_path, "--json", "--model", "claude-test-model", "show the environment", env=env)
     assert proc.returncode == 0, _show(proc)
+    assert claude.requests[0].body["model"] == "claude-test-model", "--model must choose the model"
+    _assert_nothing_left(marker)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     events = []
     for ln in lines:
@@ -94,3 +126,39 @@ def test_interactive_chat_ends_cleanly_at_end_of_input(claude, tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
     second = claude.requests[1].messages
     assert [m["role"] for m in second] == ["user", "assistant", "user"], "the chat must be multi-turn"
+
+
+def test_ctrl_c_during_a_tool_stops_cleanly(claude, tmp_path):
+    claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 60"}, id="toolu_long")))
+    marker = f"B2_CLI_MARKER_{uuid.uuid4().hex}"
+    env = claude.env()
+    env.update({marker: "1", "AGENT_SANDBOX": "local", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--json", "wait a minute"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if '"tool_running"' in line:
+                break
+        assert any('"tool_running"' in ln for ln in seen), f"the tool never started: {seen}"
+        running = _processes_with_marker(marker)
+        assert any("agent.localbox" in c for c in running), f"the leftover check cannot see the server: {running}"
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < 15, f"Ctrl-C took {took:.1f}s to end the CLI"
+    assert proc.returncode != 0, f"an interrupted run must exit non-zero; stdout: {out[-500:]!r}"
+    err_lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(err_lines) <= 1 and "Traceback" not in out + err, f"stderr: {err!r}"
+    _assert_nothing_left(marker)
