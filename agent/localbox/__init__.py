@@ -46,8 +46,19 @@ class LocalServer:
         return {"api_url": self.url, "sandbox_url": self.url, "api_key": self.api_key}
 
     def preview_url(self, sandbox_id: str, port: int) -> str | None:
-        """URL of a web server listening on `port` inside the sandbox; None: not supported by this server yet."""
-        return None
+        """Browser URL of a web server listening on 127.0.0.1:`port` inside the sandbox; None if the sandbox is
+        unknown to this server. The URL embeds an unguessable per-sandbox, per-port secret (plain HTTP only)."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/localbox/preview/{sandbox_id}/{int(port)}",
+                                         headers={"X-API-KEY": self.api_key})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return self.url + json.loads(response.read())["path"]
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return None
 
     @property
     def running(self) -> bool:

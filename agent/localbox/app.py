@@ -23,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 from . import envd
 from .control import ControlPlane, Registry
 from .interpreter import Interpreter, send_error, send_json
+from .preview import preview_path, preview_secret
+from .preview import proxy as preview_proxy
 from .sandbox import LocalSandbox
 
 log = logging.getLogger("agent.localbox")
@@ -63,6 +65,10 @@ class LocalboxApp:
                 return await self._signed_files(scope, receive, send)
             if path == "/health":
                 return await send_json(send, 200, {"status": "ok"})
+            if path.startswith("/preview/"):
+                return await self._preview(scope, receive, send)
+            if path.startswith("/localbox/preview/"):
+                return await self._preview_link(headers, path, send)
             request = Request(scope, receive)
             response = await self.control.handle(request)
             await response(scope, receive, send)
@@ -121,6 +127,33 @@ class LocalboxApp:
         if sandbox is None:
             return await send_error(send, 401, "the URL signature is invalid or expired")
         await self._envd_http(sandbox, scope, receive, send)
+
+    async def _preview(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts = scope["path"].split("/", 5)  # "", "preview", id, secret, port, rest
+        if len(parts) < 5 or not parts[4].isdigit():
+            return await send_error(send, 404, "not a preview URL")
+        sandbox = self.registry.get(parts[2])
+        port = int(parts[4])
+        if sandbox is None or not hmac.compare_digest(parts[3].encode(),
+                                                      preview_secret(sandbox.access_token, port).encode()):
+            return await send_error(send, 404, "no such preview (the sandbox ended, or the link is wrong)")
+        if len(parts) == 5:  # no trailing slash: relative links need one
+            return await send({"type": "http.response.start", "status": 307,
+                               "headers": [(b"location", (scope["path"] + "/").encode())]}) or await send(
+                {"type": "http.response.body", "body": b""})
+        await preview_proxy(sandbox, port, parts[5] if len(parts) > 5 else "", scope, receive, send)
+
+    async def _preview_link(self, headers: dict, path: str, send: Send) -> None:
+        """GET /localbox/preview/{id}/{port} (API key) → {"path": "/preview/..."}, used by LocalServer.preview_url."""
+        if not hmac.compare_digest(headers.get("x-api-key", "").encode(), self.registry.settings.api_key.encode()):
+            return await send_error(send, 401, "invalid API key")
+        parts = path.split("/")
+        if len(parts) != 5 or not parts[4].isdigit():
+            return await send_error(send, 404, "use /localbox/preview/{sandbox_id}/{port}")
+        sandbox = self.registry.get(parts[3])
+        if sandbox is None:
+            return await send_error(send, 404, f"sandbox {parts[3]} not found")
+        await send_json(send, 200, {"path": preview_path(sandbox, int(parts[4]))})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

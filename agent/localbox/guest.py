@@ -119,6 +119,7 @@ class Guest:
         self.env = dict(os.environ)
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
+        self.conns: dict[int, asyncio.StreamWriter] = {}
 
     async def send(self, message: dict) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
@@ -351,12 +352,22 @@ class Guest:
                 proc.sent += len(chunk)
                 proc.publish({"ev": "data", "stream": name, "b64": base64.b64encode(chunk).decode()})
 
-        readers = asyncio.gather(read(popen.stdout, "stdout"), read(popen.stderr, "stderr"))
-        code = await popen.wait()
-        try:  # background children that inherited the pipes must not keep a finished process "running"
-            await asyncio.wait_for(asyncio.shield(readers), 0.5)
-        except asyncio.TimeoutError:
-            readers.cancel()
+        readers = asyncio.ensure_future(asyncio.gather(read(popen.stdout, "stdout"), read(popen.stderr, "stderr")))
+        # asyncio's wait() only returns once the pipes are closed too, and a background child (`cmd &`) may hold
+        # them forever: watch the exit status itself, then give the pipes a short grace
+        while popen.returncode is None and not readers.done():
+            await asyncio.wait({readers}, timeout=0.05)
+        if readers.done():
+            code = await popen.wait()
+        else:
+            try:
+                await asyncio.wait_for(asyncio.shield(readers), 0.5)
+            except asyncio.TimeoutError:
+                readers.cancel()
+                transport = getattr(popen, "_transport", None)
+                if transport is not None:
+                    transport.close()  # release our pipe ends; the background child keeps running
+            code = popen.returncode
         if code < 0:
             end = {"exit_code": -1, "exited": False, "status": f"signal: {signal.Signals(-code).name.lower()}"}
             if -code == signal.SIGKILL:
@@ -411,6 +422,36 @@ class Guest:
             for p in self.procs.values()
             if not p.hidden and p.ended is None
         ]
+
+    # ---- TCP relay (preview of servers inside the jail) ---------------------------------------------------
+    async def op_tcp(self, rid, req) -> dict:
+        port = int(req["port"])
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            raise GuestError("not_found", f"nothing is listening on port {port} inside the sandbox") from None
+        self.conns[rid] = writer
+        await self.send({"id": rid, "ev": "open"})
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return {}
+                await self.send({"id": rid, "ev": "data", "b64": base64.b64encode(chunk).decode()})
+        finally:
+            self.conns.pop(rid, None)
+            writer.close()
+
+    async def op_tcp_write(self, rid, req) -> dict:
+        writer = self.conns.get(req["conn"])
+        if writer is None:
+            raise GuestError("not_found", "the connection is closed")
+        if req.get("b64"):
+            writer.write(base64.b64decode(req["b64"]))
+            await writer.drain()
+        if req.get("close"):
+            writer.close()
+        return {}
 
 
 def _kill_group(pid: int, sig: int) -> None:

@@ -146,3 +146,24 @@ def test_server_exits_when_its_parent_dies() -> None:
         time.sleep(0.2)
     alive = os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
     assert not alive, "an orphaned server must shut itself down"
+
+
+def test_preview_reaches_a_web_server_inside_the_sandbox(localbox: LocalServer, sandbox) -> None:
+    sandbox.files.write("site/index.html", "<h1>preview works</h1>")
+    sandbox.commands.run("cd site && python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &", timeout=30)
+    url = localbox.preview_url(sandbox.sandbox_id, 8000)
+    assert url and url.startswith(localbox.url + "/preview/")
+    with httpx.Client() as client:
+        body = ""
+        for _ in range(50):  # the server needs a moment to start listening
+            response = client.get(url)
+            if response.status_code == 200:
+                body = response.text
+                break
+            time.sleep(0.2)
+        assert "preview works" in body
+        wrong_secret = url.replace(url.split("/")[5], "0" * 32)
+        assert client.get(wrong_secret).status_code == 404
+        nothing = localbox.preview_url(sandbox.sandbox_id, 8001)
+        assert client.get(nothing).status_code == 502
+    assert localbox.preview_url("no-such-sandbox", 8000) is None

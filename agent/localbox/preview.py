@@ -1,0 +1,106 @@
+"""Preview: reach a web server running INSIDE a sandbox (its own network namespace) from the host.
+
+`GET {server}/preview/{sandbox_id}/{secret}/{port}/{path}` is proxied as one HTTP/1.1 request to
+127.0.0.1:{port} inside the jail; the guest daemon relays the TCP bytes over its socket. The secret is derived from
+the sandbox's access token and the port (HMAC), so the URL can be opened in a browser without headers yet cannot be
+guessed, and it does not reveal the access token itself.
+
+Limits: plain HTTP only (no WebSocket, so no hot reload), one request per connection, bodies up to 64 MiB, and
+pages must use relative links (an absolute `/asset.js` leaves the /preview/... prefix); redirects to absolute paths
+are rewritten.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import h11
+from starlette.types import Receive, Scope, Send
+
+from .channel import GuestCallError
+from .interpreter import read_body, send_error
+from .sandbox import LocalSandbox
+
+_HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailers",
+               b"transfer-encoding", b"upgrade", b"host", b"content-length"}
+
+
+def preview_secret(access_token: str, port: int) -> str:
+    return hmac.new(access_token.encode(), f"preview:{port}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def preview_path(sandbox: LocalSandbox, port: int) -> str:
+    return f"/preview/{sandbox.id}/{preview_secret(sandbox.access_token, port)}/{port}/"
+
+
+async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Forward one request to the in-jail server and stream its answer back."""
+    assert sandbox.channel is not None
+    try:
+        body = await read_body(receive)
+    except ConnectionError:
+        return
+    except ValueError:
+        return await send_error(send, 413, "the request body is too large for the preview proxy")
+    prefix = f"/preview/{sandbox.id}/{preview_secret(sandbox.access_token, port)}/{port}"
+    target = "/" + rest + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
+    headers += [(b"host", f"127.0.0.1:{port}".encode()), (b"connection", b"close"),
+                (b"content-length", str(len(body)).encode())]
+    conn = h11.Connection(h11.CLIENT)
+    wire = conn.send(h11.Request(method=scope["method"], target=target.encode(), headers=headers))
+    wire += conn.send(h11.Data(data=body)) if body else b""
+    wire += conn.send(h11.EndOfMessage())
+
+    stream = sandbox.channel.stream("tcp", port=port)
+    started = False
+    try:
+        async for msg in stream:
+            if msg.get("ev") == "open":
+                await sandbox.channel.call("tcp_write", conn=msg["id"], b64=base64.b64encode(wire).decode())
+                continue
+            if msg.get("done"):
+                if msg.get("error") and not started:
+                    status = 502
+                    return await send_error(send, status, msg["error"].get("message", "the preview failed"))
+                conn.receive_data(b"")
+            else:
+                conn.receive_data(base64.b64decode(msg.get("b64", "")))
+            while True:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError:
+                    if not started:
+                        return await send_error(send, 502, "the server in the sandbox sent an invalid response")
+                    return await send({"type": "http.response.body", "body": b""})
+                if event is h11.NEED_DATA or event is h11.PAUSED:
+                    break
+                if isinstance(event, h11.Response):
+                    out = []
+                    for name, value in event.headers:
+                        if name.lower() in _HOP_BY_HOP - {b"content-length"}:
+                            continue
+                        if name.lower() == b"location" and value.startswith(b"/"):
+                            value = prefix.encode() + value
+                        out.append((name, value))
+                    await send({"type": "http.response.start", "status": event.status_code, "headers": out})
+                    started = True
+                elif isinstance(event, h11.Data):
+                    await send({"type": "http.response.body", "body": bytes(event.data), "more_body": True})
+                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if started:
+                        await send({"type": "http.response.body", "body": b""})
+                    return
+            if msg.get("done"):
+                break
+        if not started:
+            await send_error(send, 502, "the server in the sandbox closed the connection without answering")
+        else:
+            await send({"type": "http.response.body", "body": b""})
+    except GuestCallError as exc:
+        if not started:
+            await send_error(send, 502, exc.message)
+    finally:
+        await stream.aclose()
