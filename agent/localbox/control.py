@@ -84,7 +84,7 @@ class Registry:
                     self._booting += 1
                     sandbox = await self._boot()
                 except Exception as exc:
-                    log.warning("localbox: could not pre-warm a sandbox: %s", exc)
+                    log.warning("localbox: could not pre-warm a sandbox: %s", exc or type(exc).__name__)
                     await asyncio.sleep(2)
                     continue
                 finally:
@@ -251,7 +251,7 @@ class ControlPlane:
             return _error(429, str(exc))
         except Exception as exc:
             log.exception("localbox: create failed")
-            return _error(500, f"the sandbox could not start: {exc}")
+            return _error(500, f"the sandbox could not start: {exc or type(exc).__name__}")
         return JSONResponse(sandbox.to_json(ENVD_VERSION), status_code=201)
 
     def list(self, request: Request) -> Response:
