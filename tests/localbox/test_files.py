@@ -6,11 +6,24 @@ from __future__ import annotations
 import io
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from e2b import FileNotFoundException, FileType, NotFoundException
+from e2b_code_interpreter import Sandbox
 
 HOME = "/home/user"
+
+
+@pytest.fixture(scope="module")
+def sandbox(localbox) -> Iterator[Sandbox]:
+    """One sandbox for this module's files tests (each uses its own paths): saves a jail start per test, which
+    keeps the suite's runtime modest on 2 cores. Overrides the function-scoped fixture of the same name."""
+    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
+    try:
+        yield sbx
+    finally:
+        sbx.kill()
 
 
 def test_write_and_read_text(sandbox) -> None:
