@@ -251,11 +251,16 @@ async def read_file(sandbox: LocalSandbox, request: Request) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         msg = first
-        while True:
-            if msg.get("done"):
-                return
-            yield base64.b64decode(msg["b64"])
-            msg = await stream.__anext__()
+        try:
+            while True:
+                if msg.get("done"):
+                    if msg.get("error"):  # failed midway (e.g. the sandbox died): cut the body short
+                        raise OSError(msg["error"].get("message", "read failed"))
+                    return
+                yield base64.b64decode(msg["b64"])
+                msg = await stream.__anext__()
+        finally:
+            await stream.aclose()  # a client that left early must not keep chunks queued
 
     return StreamingResponse(body(), media_type="application/octet-stream")
 
