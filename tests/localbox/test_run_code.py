@@ -6,12 +6,24 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from e2b import TimeoutException
-from e2b_code_interpreter import SandboxException
+from e2b_code_interpreter import Sandbox, SandboxException
 
 from tests.localbox.helpers import extra_sandbox, wait_for
+
+
+@pytest.fixture(scope="module")
+def sandbox(localbox) -> Iterator[Sandbox]:
+    """One sandbox (one kernel) for this module: tests use their own variable names, and sharing the kernel also
+    checks it stays healthy across errors, interrupts and context restarts. Saves a jail start per test."""
+    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
+    try:
+        yield sbx
+    finally:
+        sbx.kill()
 
 
 def test_plain_expression_is_the_main_result(sandbox) -> None:
