@@ -586,6 +586,9 @@ def _make_handler(server: ClaudeStandin) -> type[BaseHTTPRequestHandler]:
             self.send_header("cache-control", "no-cache")
             self.send_header("transfer-encoding", "chunked")
             self.send_header("request-id", f"req_standin_{time.monotonic_ns()}")
+            if reply.end != "complete":
+                # this connection will be closed after the body: say so, or the client may reuse it and race
+                self.send_header("connection", "close")
             self.end_headers()
             first = True
             for step in head:
