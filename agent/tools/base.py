@@ -98,6 +98,50 @@ def make_result(
     )
 
 
+# People see at most this much of one tool call's live output; more is counted, not kept (nor streamed).
+MAX_CAPTURE_CHARS = 1_000_000
+
+
+class OutputCapture:
+    """Streams a tool's output live and keeps it for the result, bounded in memory (an output flood stays cheap)."""
+
+    def __init__(self, ctx: ToolContext, limit: int = MAX_CAPTURE_CHARS) -> None:
+        self.ctx = ctx
+        self.limit = limit
+        self.parts: dict[str, list[str]] = {"stdout": [], "stderr": [], "all": []}
+        self.size = 0
+        self.dropped = 0
+
+    def sink(self, stream: Literal["stdout", "stderr"]) -> Callable[[str], None]:
+        def on_data(text: str) -> None:
+            if self.size >= self.limit:
+                if self.dropped == 0:
+                    self.ctx.output("stderr", "\n[output too large: the rest is not shown]\n")
+                self.dropped += len(text)
+                return
+            self.size += len(text)
+            self.parts[stream].append(text)
+            self.parts["all"].append(text)
+            self.ctx.output(stream, text)
+
+        return on_data
+
+    def _tail_note(self) -> str:
+        return f"\n... {self.dropped} more characters of output were not kept ..." if self.dropped else ""
+
+    def text(self) -> str:
+        """Everything in arrival order (stdout and stderr interleaved, as a terminal shows them)."""
+        return "".join(self.parts["all"]) + self._tail_note()
+
+    def labelled(self) -> str:
+        """stdout and stderr in separate labelled sections (for the interpreter's result)."""
+        out = []
+        for name in ("stdout", "stderr"):
+            if self.parts[name]:
+                out.append(f"{name}:\n" + "".join(self.parts[name]).rstrip("\n"))
+        return "\n".join(out) + self._tail_note()
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

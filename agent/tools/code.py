@@ -9,7 +9,9 @@ from typing import Any
 from e2b.exceptions import TimeoutException
 
 from agent.events import Artifact, ToolResult
-from agent.tools.base import Tool, ToolContext, ToolInputError, make_result, require_str, strip_ansi
+from agent.tools.base import (
+    OutputCapture, Tool, ToolContext, ToolInputError, make_result, require_str, strip_ansi,
+)
 
 LANGUAGES = ("python", "javascript", "bash")
 
@@ -47,16 +49,14 @@ class ExecuteCode(Tool):
             raise ToolInputError(f"'language' must be one of {', '.join(LANGUAGES)}.")
 
         sandbox = await ctx.sandbox()
-        stdout: list[str] = []
-        stderr: list[str] = []
+        cap = OutputCapture(ctx)
+        out_sink, err_sink = cap.sink("stdout"), cap.sink("stderr")
 
         def on_stdout(msg) -> None:
-            stdout.append(msg.line)
-            ctx.output("stdout", msg.line)
+            out_sink(msg.line)
 
         def on_stderr(msg) -> None:
-            stderr.append(msg.line)
-            ctx.output("stderr", msg.line)
+            err_sink(msg.line)
 
         try:
             execution = await sandbox.run_code(
@@ -77,7 +77,7 @@ class ExecuteCode(Tool):
                 raise
             if ctx.interrupt_kernel_on_stop:
                 await _interrupt_kernel(sandbox)
-            text = _join(stdout, stderr) + f"\nTimed out after {ctx.timeout_s:g} seconds; the execution was stopped."
+            text = cap.labelled() + f"\nTimed out after {ctx.timeout_s:g} seconds; the execution was stopped."
             return make_result(text.strip(), is_error=True, limit=ctx.max_output_chars)
 
         artifacts: list[Artifact] = []
@@ -100,7 +100,7 @@ class ExecuteCode(Tool):
             if res.text and (res.is_main_result or not shown):
                 result_texts.append(res.text)
 
-        parts = [_join(stdout, stderr)]
+        parts = [cap.labelled()]
         if result_texts:
             parts.append("Result:\n" + "\n".join(result_texts))
         parts.extend(notes)
@@ -118,12 +118,3 @@ async def _interrupt_kernel(sandbox) -> None:
             asyncio.shield(sandbox.commands.run("pkill -INT -f '[i]pykernel' || true", timeout=5)), 3.0)
     except (Exception, asyncio.CancelledError):
         pass
-
-
-def _join(stdout: list[str], stderr: list[str]) -> str:
-    parts = []
-    if stdout:
-        parts.append("stdout:\n" + "".join(stdout).rstrip("\n"))
-    if stderr:
-        parts.append("stderr:\n" + "".join(stderr).rstrip("\n"))
-    return "\n".join(parts)

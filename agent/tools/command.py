@@ -8,41 +8,12 @@ from typing import Any
 from e2b.sandbox.commands.command_handle import CommandExitException
 
 from agent.events import ToolResult
-from agent.tools.base import HOME, Tool, ToolContext, ToolInputError, make_result, require_str, sandbox_path
+from agent.tools.base import (
+    HOME, OutputCapture, Tool, ToolContext, ToolInputError, make_result, require_str, sandbox_path,
+)
 
-# People see at most this much of one command's output; more is counted, not kept.
-MAX_CAPTURE_CHARS = 1_000_000
 # A background command is watched this long for early output (and early failure) before the tool returns.
 BACKGROUND_WATCH_S = 3.0
-
-
-class _Capture:
-    """Collects a command's output for the result while streaming it live, bounded in memory."""
-
-    def __init__(self, ctx: ToolContext) -> None:
-        self.ctx = ctx
-        self.parts: list[str] = []
-        self.size = 0
-        self.dropped = 0
-
-    def sink(self, stream: str):
-        def on_data(text: str) -> None:
-            if self.size >= MAX_CAPTURE_CHARS:
-                if self.dropped == 0:
-                    self.ctx.output("stderr", "\n[output too large: the rest is not shown]\n")
-                self.dropped += len(text)
-                return
-            self.size += len(text)
-            self.parts.append(text if stream == "stdout" else text)
-            self.ctx.output(stream, text)  # type: ignore[arg-type]
-
-        return on_data
-
-    def text(self) -> str:
-        out = "".join(self.parts)
-        if self.dropped:
-            out += f"\n... {self.dropped} more characters of output were not kept ..."
-        return out
 
 
 class RunCommand(Tool):
@@ -75,7 +46,7 @@ class RunCommand(Tool):
         background = bool(args.get("background"))
 
         sandbox = await ctx.sandbox()
-        cap = _Capture(ctx)
+        cap = OutputCapture(ctx)
         handle = await sandbox.commands.run(
             command, background=True, cwd=cwd, on_stdout=cap.sink("stdout"), on_stderr=cap.sink("stderr"),
             timeout=0,
