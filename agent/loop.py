@@ -68,7 +68,7 @@ class _Block:
     id: str = ""
     name: str = ""
     json: str = ""
-    partial_input: dict[str, Any] = field(default_factory=dict)
+    partial_input: dict[str, Any] = field(default_factory=dict)  # also the input given at block start, if any
     complete: bool = False
 
 
@@ -240,6 +240,8 @@ class AgentLoop:
             block = _Block(type=cb.type)
             if cb.type == "tool_use":
                 block.id, block.name = cb.id, cb.name
+                if isinstance(getattr(cb, "input", None), dict):
+                    block.partial_input = dict(cb.input)
                 self._say(reply, ToolStarted(id=cb.id, name=cb.name))
             elif cb.type == "redacted_thinking":
                 block.data = cb.data
@@ -295,7 +297,7 @@ class AgentLoop:
         call = ToolCall(id=block.id, name=block.name, input={})
         reply.calls.append(call)
         try:
-            parsed = json.loads(block.json) if block.json.strip() else {}
+            parsed = json.loads(block.json) if block.json.strip() else block.partial_input
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
