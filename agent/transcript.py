@@ -26,10 +26,19 @@ def append_user(messages: list[Message], blocks: list[dict[str, Any]]) -> None:
 
 
 def append_assistant(messages: list[Message], blocks: list[dict[str, Any]]) -> bool:
-    """Add an assistant message when it holds something worth keeping (not just thinking); True if added."""
+    """Add assistant content when it holds something worth keeping (not just thinking); True if added.
+
+    After a ``pause_turn`` the paused message is the last one and the continuation extends it.
+    """
     if not any(b["type"] not in ("thinking", "redacted_thinking") for b in blocks):
         return False
-    messages.append({"role": "assistant", "content": list(blocks)})
+    if messages and messages[-1]["role"] == "assistant":
+        last = messages[-1]
+        if isinstance(last["content"], str):
+            last["content"] = [{"type": "text", "text": last["content"]}]
+        last["content"].extend(blocks)
+    else:
+        messages.append({"role": "assistant", "content": list(blocks)})
     return True
 
 
