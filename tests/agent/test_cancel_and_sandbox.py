@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -122,7 +123,7 @@ def test_sandbox_is_reused_across_turns_and_its_timeout_slides(claude, provider)
             await collect(s, "set x")
             first = s.sandbox_status()
             info1 = await AsyncSandbox.get_info(first.sandbox_id, **opts)
-            await _sleep(1.5)
+            await asyncio.sleep(1.5)
             t2 = await collect(s, "print x + 1")
             second = s.sandbox_status()
             info2 = await AsyncSandbox.get_info(second.sandbox_id, **opts)
@@ -136,12 +137,6 @@ def test_sandbox_is_reused_across_turns_and_its_timeout_slides(claude, provider)
     assert second.expires_at and first.expires_at and second.expires_at > first.expires_at, (
         f"the sandbox timeout must be extended on use: {first.expires_at} -> {second.expires_at}")
     assert info2.end_at > info1.end_at, f"the server's end time did not move: {info1.end_at} -> {info2.end_at}"
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def test_sandbox_killed_behind_the_sessions_back_is_recreated(claude, provider):
@@ -284,8 +279,6 @@ def test_two_sessions_at_once_keep_their_own_sandbox_and_transcript(claude, prov
             return s.sandbox_status().sandbox_id, t2, list(s.messages)
 
     async def scenario():
-        import asyncio
-
         return await asyncio.gather(conversation("alpha"), conversation("beta"))
 
     (id_a, turn_a, msgs_a), (id_b, turn_b, msgs_b) = run(scenario())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import anthropic
 import pytest
 
 from tests.support.claude_standin import (
-    Hang, Reply, Text, Thinking, ToolUse, demo_responder, forbidden, overloaded, prompt_too_long, rate_limited,
+    Hang, Reply, Text, Thinking, Tokens, ToolUse, demo_responder, forbidden, overloaded, prompt_too_long, rate_limited,
     result_text, server_error, text_reply, unauthorized,
 )
 
@@ -41,8 +40,7 @@ def test_thinking_tool_input_cut_everywhere_and_usage(claude):
     claude.push(Reply((Thinking("let me see", signature="sig-xyz", chunks=3),
                        ToolUse("execute_code", tricky, id="toolu_a", chunk=1, ascii=True),
                        ToolUse("read_file", {"path": "a.txt"}, id="toolu_b", cuts=(3, 5))),
-                      usage=__import__("tests.support.claude_standin", fromlist=["Tokens"]).Tokens(
-                          input=7, output=9, cache_write=11, cache_read=13)))
+                      usage=Tokens(input=7, output=9, cache_write=11, cache_read=13)))
     with client(claude).messages.stream(model="m", max_tokens=50, messages=USER) as stream:
         final = stream.get_final_message()
     kinds = [b.type for b in final.content]
