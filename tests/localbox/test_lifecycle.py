@@ -217,3 +217,30 @@ def test_unreachable_server_fails_with_an_sdk_error() -> None:
     with pytest.raises((SandboxException, httpx.HTTPError, OSError)):
         Sandbox.create(api_url="http://127.0.0.1:9", sandbox_url="http://127.0.0.1:9", api_key="test-key",
                        request_timeout=5)
+
+
+def test_list_by_state_and_pages(localbox) -> None:
+    from e2b import SandboxState
+
+    tag = uuid.uuid4().hex
+    with extra_sandbox(localbox, metadata={"page-tag": tag}) as one, extra_sandbox(
+        localbox, metadata={"page-tag": tag}
+    ) as two:
+        running = Sandbox.list(
+            query=SandboxQuery(metadata={"page-tag": tag}, state=[SandboxState.RUNNING]), **localbox.sdk_options()
+        ).next_items()
+        assert {i.sandbox_id for i in running} == {one.sandbox_id, two.sandbox_id}
+        paused = Sandbox.list(
+            query=SandboxQuery(metadata={"page-tag": tag}, state=[SandboxState.PAUSED]), **localbox.sdk_options()
+        ).next_items()
+        assert paused == []
+
+        paginator = Sandbox.list(query=SandboxQuery(metadata={"page-tag": tag}), limit=1, **localbox.sdk_options())
+        seen = []
+        for _ in range(5):
+            page = paginator.next_items()
+            assert len(page) <= 1
+            seen += [i.sandbox_id for i in page]
+            if not paginator.has_next:
+                break
+        assert sorted(seen) == sorted([one.sandbox_id, two.sandbox_id]), "paging with limit=1 must visit both"
