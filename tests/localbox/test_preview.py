@@ -1,0 +1,142 @@
+"""Preview: a web server started inside a sandbox, reached from the host through `server.preview_url`.
+
+The sandbox has its own network namespace, so the only way in is the server's relay; these tests check that the
+relay works for the sandbox's own loopback, needs the unguessable link, dies with the sandbox, and cannot be turned
+into a way to reach the host's own ports.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from e2b_code_interpreter import Sandbox
+
+from tests.localbox.helpers import extra_sandbox, wait_for
+
+PORT = 8000
+
+
+@pytest.fixture(scope="module")
+def web_sandbox(localbox) -> Iterator[Sandbox]:
+    """A sandbox serving /home/user/site on 127.0.0.1:8000 (inside its own namespace)."""
+    with extra_sandbox(localbox, timeout=600) as sbx:
+        sbx.files.write("/home/user/site/index.html", "<h1>hello from the sandbox ✓</h1>")
+        sbx.files.write("/home/user/site/data.json", '{"ok": true}')
+        sbx.commands.run(
+            f"cd /home/user/site && python3 -m http.server {PORT} --bind 127.0.0.1 >/tmp/http.log 2>&1",
+            background=True,
+        )
+        wait_for(
+            lambda: "200" in sbx.commands.run(
+                f"python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{PORT}/').status)\""
+                " 2>/dev/null || true"
+            ).stdout,
+            timeout=20,
+            what="the in-sandbox web server",
+        )
+        yield sbx
+
+
+def test_preview_url_serves_the_in_sandbox_server(localbox, web_sandbox) -> None:
+    url = localbox.preview_url(web_sandbox.sandbox_id, PORT)
+    assert url, "preview_url returned None although the server supports preview"
+    assert url.startswith(localbox.url)
+    page = httpx.get(url, timeout=30, follow_redirects=True)
+    assert page.status_code == 200
+    assert "hello from the sandbox ✓" in page.text
+    data = httpx.get(urllib.parse.urljoin(url if url.endswith("/") else url + "/", "data.json"), timeout=30)
+    assert data.status_code == 200 and data.json() == {"ok": True}
+
+
+def test_preview_link_is_specific_and_unguessable(localbox, web_sandbox) -> None:
+    url = localbox.preview_url(web_sandbox.sandbox_id, PORT)
+    assert web_sandbox._envd_access_token not in url, "the link must not reveal the sandbox's access token"
+    # Another port of the same sandbox gets a different link; swapping the port number in this link fails.
+    other = localbox.preview_url(web_sandbox.sandbox_id, PORT + 1)
+    assert other and other != url
+    swapped = url.replace(f"/{PORT}/", f"/{PORT + 1}/") if f"/{PORT}/" in url else None
+    if swapped:
+        assert httpx.get(swapped, timeout=30).status_code in (401, 403, 404)
+    # A mangled link fails without revealing anything.
+    mangled = _mangle_longest_segment(url)
+    response = httpx.get(mangled, timeout=30, follow_redirects=True)
+    assert response.status_code in (401, 403, 404)
+    assert "hello from the sandbox" not in response.text
+    assert localbox.preview_url("no-such-sandbox", PORT) is None
+
+
+def _mangle_longest_segment(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    segments = parts.path.split("/")
+    i = max(range(len(segments)), key=lambda k: len(segments[k]))
+    segments[i] = segments[i][:-4] + ("0000" if not segments[i].endswith("0000") else "1111")
+    return urllib.parse.urlunsplit(parts._replace(path="/".join(segments)))
+
+
+def test_preview_of_a_closed_port_is_a_clear_error(localbox, web_sandbox) -> None:
+    url = localbox.preview_url(web_sandbox.sandbox_id, 8999)
+    response = httpx.get(url, timeout=30, follow_redirects=True)
+    assert response.status_code in (502, 503, 504)
+    assert response.text.strip(), "the error must say something"
+
+
+@pytest.mark.hostile
+def test_preview_cannot_reach_host_ports(localbox) -> None:
+    """Asking the relay for a port where only the HOST listens must not reach the host's listener."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    host_port = listener.getsockname()[1]
+    accepted: list[int] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nHOST-REACHED\n")
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        with extra_sandbox(localbox) as sbx:
+            server_port = int(localbox.url.rsplit(":", 1)[1])
+            for port in (host_port, server_port):
+                url = localbox.preview_url(sbx.sandbox_id, port)
+                response = httpx.get(url, timeout=30, follow_redirects=True)
+                assert "HOST-REACHED" not in response.text
+                assert response.status_code != 200 or "sandboxID" not in response.text
+        time.sleep(0.5)
+        assert accepted == [], "the preview relay connected to a host port"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_preview_dies_with_the_sandbox(localbox) -> None:
+    sbx = Sandbox.create(**localbox.sdk_options())
+    try:
+        sbx.commands.run(f"python3 -m http.server {PORT} --bind 127.0.0.1 >/dev/null 2>&1", background=True)
+        url = localbox.preview_url(sbx.sandbox_id, PORT)
+        wait_for(
+            lambda: httpx.get(url, timeout=10, follow_redirects=True).status_code == 200,
+            timeout=20,
+            what="the preview to answer",
+        )
+    finally:
+        sbx.kill()
+    response = httpx.get(url, timeout=30, follow_redirects=True)
+    assert response.status_code in (404, 410, 502)
