@@ -146,6 +146,10 @@ class Interpreter:
                     await send({"type": "http.response.body", "body": b'{"type":"keepalive"}\n', "more_body": True})
                     continue
                 event = getter.result()
+                if sandbox.killed.is_set():
+                    # like the cloud: the connection just drops, and the SDK reports "the sandbox was killed"
+                    producer.cancel()
+                    return
                 if event is None:
                     break
                 await send({"type": "http.response.body", "body": (json.dumps(event) + "\n").encode(),
