@@ -457,3 +457,35 @@ def test_cannot_signal_processes_outside(localbox) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Privileges
+
+
+def test_no_privileges_inside(sandbox, localbox) -> None:
+    """Code in the sandbox holds no capabilities: it cannot mount, change kernel settings, touch devices or leave
+    its cgroups (which would lift its memory and process caps)."""
+    host_hostname = socket.gethostname()
+    status = sandbox.commands.run("grep CapEff /proc/self/status").stdout
+    assert status.split()[1] == "0000000000000000", f"the sandbox has effective capabilities: {status}"
+    kernel_caps = sandbox.run_code(
+        "[l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')][0]"
+    ).text
+    assert kernel_caps == "0000000000000000", f"the kernel has effective capabilities: {kernel_caps}"
+
+    attempts = {
+        "mount": "mount -t tmpfs none /mnt",
+        "sysctl": "cat /proc/sys/kernel/sysrq > /proc/sys/kernel/sysrq",  # writes back the same value: harmless
+        "hostname": "hostname lb-evil-name",
+        "kcore": "head -c 16 /proc/kcore > /dev/null",
+        # rc=0 when ANY of them exists / accepts our pid:
+        "block device": "for d in /dev/sda /dev/vda /dev/nvme0n1 /dev/mem /dev/kmsg; do [ -e $d ] && exit 0; done; exit 1",
+        "cgroup escape": "for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs; "
+        "do echo $$ 2>/dev/null > $f && exit 0; done; exit 1",
+    }
+    for name, cmd in attempts.items():
+        result = sandbox.commands.run(f"({cmd}) >/dev/null 2>&1; echo rc=$?", timeout=30)
+        assert result.stdout.strip() != "rc=0", f"{name} succeeded inside the sandbox: {cmd}"
+    assert socket.gethostname() == host_hostname, "the sandbox changed the host's hostname"
+    assert_server_serves(localbox)
