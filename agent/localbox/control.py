@@ -7,13 +7,18 @@ creator's envs and metadata, so creation costs milliseconds; the pool is refille
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 import shutil
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -64,8 +69,6 @@ class Registry:
         self._tasks = [asyncio.create_task(self._keep_pool()), asyncio.create_task(self._expire())]
 
     def _plan(self) -> jail.JailPlan:
-        import secrets
-
         sandbox_dir = self.root / f"sb-{secrets.token_hex(6)}"
         sandbox_dir.mkdir()
         return jail.JailPlan(sandbox_dir=sandbox_dir, etc_dir=self.etc, python=self.python,
@@ -140,10 +143,6 @@ class Registry:
 
     def by_signature(self, path: str, operation: str, user: str, signature: str, expiration: str | None):
         """Signed file URLs carry no sandbox id: find the sandbox whose token produced this signature."""
-        import base64
-        import hashlib
-        import hmac
-
         if expiration:
             try:
                 if int(expiration) < time.time():
@@ -198,8 +197,6 @@ class ControlPlane:
         self.api_key = api_key
 
     def authorized(self, request: Request) -> bool:
-        import hmac
-
         given = request.headers.get("x-api-key", "")
         auth = request.headers.get("authorization", "")
         if not given and auth.lower().startswith("bearer "):
@@ -255,9 +252,6 @@ class ControlPlane:
         return JSONResponse(sandbox.to_json(ENVD_VERSION), status_code=201)
 
     def list(self, request: Request) -> Response:
-        from datetime import datetime
-        from urllib.parse import unquote
-
         query = dict(parse_qsl(request.url.query))
         wanted_meta = {unquote(k): unquote(v) for k, v in parse_qsl(query.get("metadata", ""))}
         states = set(",".join(request.query_params.getlist("state")).split(",")) - {""}

@@ -22,6 +22,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import stat
 import sys
 
@@ -465,8 +466,6 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 async def main(fd: int) -> None:
-    import socket
-
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_connection(sock=sock, limit=64 << 20)
     guest = Guest(reader, writer)

@@ -9,8 +9,10 @@ sandbox is usable again quickly. Output beyond the per-execution cap is dropped 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -232,8 +234,6 @@ class Interpreter:
 
     async def _run_stateless(self, sandbox: LocalSandbox, ctx: Context, code: str, env_vars: dict[str, str],
                              out: asyncio.Queue) -> None:
-        import base64
-
         assert sandbox.channel is not None
         program, suffix = STATELESS_LANGUAGES[ctx.language]
         script = f"/tmp/.localbox-{uuid.uuid4().hex}{suffix}"
@@ -265,8 +265,6 @@ class Interpreter:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat()
 
 

@@ -19,8 +19,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,8 +266,6 @@ def destroy_cgroups(plan: JailPlan) -> None:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            import time
-
             time.sleep(0.02)
         try:
             cg.rmdir()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import shutil
 import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import jail
 from .channel import GuestChannel
-from .kernel import Kernel, KernelError
+from .kernel import Kernel
 
 JAIL_ENV = {
     "HOME": jail.JAIL_HOME,
@@ -184,8 +184,6 @@ class LocalSandbox:
                 if self.isolated:
                     self.proc.kill()
                 else:  # unisolated: the guest leads its own session; take its children with it
-                    import os
-
                     os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
