@@ -7,7 +7,6 @@ are always killed, polling with a deadline, finding the server process) lives in
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,7 +107,3 @@ def output_text(execution: Any) -> str:
         parts += [execution.error.name, execution.error.value, execution.error.traceback]
     parts += [r.text or "" for r in execution.results]
     return "".join(parts)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")

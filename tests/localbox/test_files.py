@@ -12,9 +12,6 @@ import pytest
 from e2b import FileNotFoundException, FileType, NotFoundException
 from e2b_code_interpreter import Sandbox
 
-HOME = "/home/user"
-
-
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
     """One sandbox for this module's files tests (each uses its own paths): saves a jail start per test, which
