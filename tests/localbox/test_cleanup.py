@@ -8,8 +8,11 @@ depend on how the server names or arranges its jails.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from pathlib import Path
 
+from e2b import CommandExitException, SandboxException
 from e2b_code_interpreter import Sandbox
 
 from tests.localbox.helpers import extra_sandbox, server_pids, wait_for
@@ -111,10 +114,6 @@ def test_expiry_frees_processes(localbox) -> None:
 
 def test_kill_while_a_command_runs_is_reported_as_sandbox_gone(localbox) -> None:
     """The cloud reports a command cut short by a kill as the sandbox being gone, not as exit code 137."""
-    import threading
-
-    from e2b import CommandExitException, SandboxException
-
     outcome: list[BaseException | str] = []
     sbx = Sandbox.create(**localbox.sdk_options())
 
@@ -169,3 +168,26 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def test_kill_during_run_code_is_reported_as_sandbox_killed(localbox) -> None:
+    """A kill (or expiry) while code runs surfaces as the SDK's 'sandbox was killed' error, promptly."""
+    outcome: list[BaseException | str] = []
+    sbx = Sandbox.create(**localbox.sdk_options())
+
+    def run() -> None:
+        try:
+            sbx.run_code("import time\ntime.sleep(60)", timeout=90)
+            outcome.append("finished normally")
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    sbx.run_code("print('warm')")
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(1.5)  # the sleep is running
+    sbx.kill()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "run_code kept waiting after the sandbox was killed"
+    assert outcome and isinstance(outcome[0], SandboxException), outcome
+    assert "killed" in str(outcome[0]).lower() or "not found" in str(outcome[0]).lower(), outcome[0]
