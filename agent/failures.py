@@ -26,6 +26,11 @@ class Failure:
     transient: bool  # worth retrying (when nothing of this request was shown yet)
     retry_after: float | None = None
 
+    def retry_message(self, wait: float) -> str:
+        """What happened (the first sentence, without the advice to send again) and that a retry is coming."""
+        what = self.message.split(". ")[0].rstrip(".")
+        return f"{what}. Retrying in {wait:g} s ..."
+
 
 _KEYISH = re.compile(r"(sk-ant-[A-Za-z0-9_\-]+|e2b_[A-Za-z0-9]+)")
 

@@ -183,7 +183,7 @@ class AgentLoop:
                 if failure.transient and not reply.emitted and attempt < OWN_RETRIES:
                     wait = failure.retry_after or OWN_BACKOFF_S[attempt]
                     attempt += 1
-                    self.emit(Error(kind=failure.kind, message=f"{failure.message} Retrying in {wait:g} s ...",
+                    self.emit(Error(kind=failure.kind, message=failure.retry_message(wait),
                                     retrying=True, retry_after=wait))
                     await asyncio.sleep(wait)
                     continue
