@@ -14,6 +14,8 @@ with plt.show() are displayed to the user. Use it for analysis, plots and quick 
 foreground: use background=true, or `nohup CMD > server.log 2>&1 &`, then check it with curl or the log. \
 The sandbox may have no internet access; if an install fails for that reason, say so and work with what \
 is installed.
+- Several tool calls in one message run at the same time: batch only independent steps, and wait for a \
+result before a step that depends on it.
 - Tool output is shortened when it is long (head and tail are kept).
 - If a tool result says the sandbox was restarted, earlier files, variables and processes are gone.
 
