@@ -280,10 +280,13 @@ class AgentSession:
 
     async def list_files(self, path: str = HOME) -> list[str]:
         """Files (not folders) under ``path``, recursively, skipping bulky and hidden folders; bounded."""
+        return [p for p, _ in await self._walk(path)]
+
+    async def _walk(self, path: str) -> list[tuple[str, int]]:
+        """(path, size) of the files under ``path``, breadth first, sorted, at most MAX_LISTED_FILES."""
         sandbox = await self._lease.get()
-        root = sandbox_path(path)
-        out: list[str] = []
-        pending = [root]
+        out: list[tuple[str, int]] = []
+        pending = [sandbox_path(path)]
         while pending and len(out) < MAX_LISTED_FILES:
             folder = pending.pop(0)
             for e in await sandbox.files.list(folder, depth=1):
@@ -292,7 +295,7 @@ class AgentSession:
                     if e.name not in SKIP_DIRS and not e.name.startswith("."):  # caches, kernel profiles
                         pending.append(e.path)
                 elif kind == "file":
-                    out.append(e.path)
+                    out.append((e.path, int(e.size or 0)))
         return sorted(out)[:MAX_LISTED_FILES]
 
     async def read_file(self, path: str) -> bytes:
@@ -300,24 +303,33 @@ class AgentSession:
         return bytes(await sandbox.files.read(sandbox_path(path), format="bytes"))
 
     async def workspace_zip(self) -> bytes:
-        """A zip of /home/user (without node_modules and hidden folders such as .git or caches), bounded in size."""
-        files = await self.list_files(HOME)
+        """A zip of /home/user (without node_modules and hidden folders such as .git or caches), bounded in size.
+
+        Sizes come from the listing, so files beyond the limit are never downloaded at all.
+        """
+        chosen: list[str] = []
+        total, skipped = 0, 0
+        for p, size in await self._walk(HOME):
+            if total + size > MAX_ZIP_BYTES:
+                skipped += 1
+                continue
+            total += size
+            chosen.append(p)
         sandbox = await self._lease.get()
         sem = asyncio.Semaphore(8)
 
-        async def fetch(p: str) -> tuple[str, bytes]:
+        async def fetch(p: str) -> bytes:
             async with sem:
-                return p, bytes(await sandbox.files.read(p, format="bytes"))
+                return bytes(await sandbox.files.read(p, format="bytes"))
 
+        contents = await asyncio.gather(*(fetch(p) for p in chosen))
         buf = io.BytesIO()
-        total = 0
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for p, data in await asyncio.gather(*(fetch(p) for p in files)):
-                total += len(data)
-                if total > MAX_ZIP_BYTES:
-                    zf.writestr("TRUNCATED.txt", "The workspace was larger than the download limit; files are missing.")
-                    break
+            for p, data in zip(chosen, contents):
                 zf.writestr(posixpath.relpath(p, HOME), data)
+            if skipped:
+                zf.writestr("NOT-INCLUDED.txt", f"{skipped} file(s) were left out: the workspace is larger than the "
+                                                f"{MAX_ZIP_BYTES // 1_000_000} MB download limit.\n")
         return buf.getvalue()
 
 
