@@ -41,6 +41,10 @@ def test_execute_code_with_a_png_chart(claude, provider):
     assert [(e.id, e.name) for e in started] == [("toolu_chart", "execute_code")], turn.describe()
     deltas = [e for e in turn.of(ToolInputDelta) if e.id == "toolu_chart"]
     assert len(deltas) >= 3, f"the code should stream into the tool step as it is written; events:\n{turn.describe()}"
+    partial = [d.input.get("code") for d in deltas if isinstance(d.input.get("code"), str)]
+    assert any(0 < len(c) < len(CHART) and CHART.startswith(c) for c in partial), (
+        "ToolInputDelta.input should hold the best parse of the partial JSON (a growing prefix of the code); "
+        f"got {[c[:30] if c else c for c in partial][:8]}")
     running = turn.of(ToolRunning)
     assert running and running[0].input == {"code": CHART, "language": "python"}, turn.describe()
     fin = turn.finished_by_name("execute_code")
