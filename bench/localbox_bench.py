@@ -136,7 +136,7 @@ def bench_round_trips(opts: dict, n: int) -> list[Timing]:
 
 def _raw_execute_timings(opts: dict, sbx: Sandbox, n: int) -> list[float]:
     """The same `1 + 1` as a bare HTTP request on one kept-alive connection: what the server costs, without the
-    SDK's per-call client setup (the SDK opens a new HTTP client for every run_code)."""
+    SDK's per-call connection (the SDK opens a new HTTP connection for every run_code)."""
     import httpx
 
     headers = {
@@ -333,8 +333,8 @@ def render(
             "before creating N sandboxes that ran `1 + 1` and then idled, divided by N. RSS double-counts shared "
             "libraries; PSS is the honest per-sandbox cost. Files in a sandbox's tmpfs add to this when used. The "
             "jail cgroup figure is the mean memory.usage_in_bytes of the jails' memory cgroups (page cache included).",
-            "- raw /execute: the server's share of a warm run_code, measured with one kept-alive HTTP connection; the "
-            "gap to the SDK figure is client-side (the SDK builds a new HTTP client for every run_code).",
+            "- raw /execute: the same `1 + 1` as a bare HTTP request on one kept-alive connection (no SDK), to "
+            "separate the server's share from the SDK's (which opens a new HTTP connection for every run_code).",
             "",
             notes,
         ]
@@ -365,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
 
-    command = "python bench/localbox_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    shown = list(argv if argv is not None else sys.argv[1:])
+    if "--notes" in shown:  # the notes are printed below the table, not inside the command line
+        i = shown.index("--notes")
+        shown[i : i + 2] = ["--notes", "NOTES"]
+    command = "python bench/localbox_bench.py " + " ".join(shown)
     markdown = render(timings, memory, command.strip(), args.notes, (load_start, os.getloadavg()[0]))
     print(markdown)
     Path(args.out).write_text(markdown + "\n")
