@@ -119,10 +119,10 @@ def host_canaries() -> Iterator[dict[str, str]]:
     secret = "host-secret-" + secrets.token_hex(12)
     tmp_dir = Path(tempfile.mkdtemp(prefix="lb-canary-"))
     tmp_file = tmp_dir / "secret.txt"
-    tmp_file.write_text(secret)
     project_file = PROJECT_ROOT / "tests" / "localbox" / f".canary-{uuid.uuid4().hex[:8]}.txt"
-    project_file.write_text(secret)
     try:
+        tmp_file.write_text(secret)
+        project_file.write_text(secret)
         yield {"secret": secret, "tmp_dir": str(tmp_dir), "tmp_file": str(tmp_file), "project_file": str(project_file)}
     finally:
         project_file.unlink(missing_ok=True)
