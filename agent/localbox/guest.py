@@ -473,6 +473,18 @@ async def main(fd: int) -> None:
     await guest.serve()
 
 
+def _forbid_tracing() -> None:
+    """Sandbox code runs as the same uid as this daemon; a non-dumpable process cannot be ptraced or have its fds
+    opened through /proc by it, so sandbox code cannot hijack the host channel (it can only kill the daemon)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
 if __name__ == "__main__":
+    _forbid_tracing()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(main(int(sys.argv[1])))

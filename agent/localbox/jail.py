@@ -215,8 +215,12 @@ class JailPlan:
         args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest.py", str(guest_fd)]
         return args
 
-    def command(self, guest_fd: int) -> list[str]:
-        """`/bin/sh` prologue: join the cgroups, set rlimits, then exec bubblewrap."""
+    def command(self, guest_fd: int, options_fd: int | None = None) -> list[str]:
+        """`/bin/sh` prologue: join the cgroups, set rlimits, then exec bubblewrap.
+
+        With options_fd, bubblewrap reads its options from that fd (`--args`), so host paths do not show in the
+        jail's `ps` (bubblewrap is PID 1 there); write `options_blob()` into it.
+        """
         lines = []
         for cg in self.cgroup_dirs():
             lines.append(f'echo $$ > "{cg}/cgroup.procs" || exit 97')
@@ -224,7 +228,15 @@ class JailPlan:
         lines.append(f"ulimit -f {max(1, self.limits.max_file_bytes // 512)}")
         lines.append("ulimit -c 0")
         lines.append('exec "$@"')
-        return ["/bin/sh", "-c", "\n".join(lines), "localbox-jail", *self.bwrap_args(guest_fd)]
+        args = self.bwrap_args(guest_fd)
+        if options_fd is not None:
+            args = [args[0], "--args", str(options_fd), *args[-_GUEST_ARGC:]]
+        return ["/bin/sh", "-c", "\n".join(lines), "localbox-jail", *args]
+
+    def options_blob(self, guest_fd: int) -> bytes:
+        """bubblewrap's options (everything between the program name and the guest command), NUL-separated."""
+        options = self.bwrap_args(guest_fd)[1:-_GUEST_ARGC]
+        return b"".join(o.encode() + b"\0" for o in options)
 
 
 def write_pyvenv_cfg(root: Path, python: SandboxPython) -> None:
@@ -273,6 +285,7 @@ def destroy_cgroups(plan: JailPlan) -> None:
             pass
 
 
+_GUEST_ARGC = 4  # "/opt/venv/bin/python -I /opt/localbox/guest.py FD" ends bwrap_args()
 CONTROL_DIR_BYTES = 8 << 20
 
 
@@ -304,11 +317,18 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
     os.chmod(plan.control_dir, 0o700)
     host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fd = guest_end.fileno()
+    options_r, options_w = os.pipe()
     try:
         if isolated:
             mount_control_dir(plan.control_dir)
             create_cgroups(plan)
-            command, env, cwd = plan.command(fd), {"PATH": "/usr/bin:/bin"}, "/"
+            blob = plan.options_blob(fd)
+            if len(blob) >= 65536:  # a pipe holds 64 KiB: write it without blocking or fall back to argv
+                command = plan.command(fd)
+            else:
+                os.write(options_w, blob)
+                command = plan.command(fd, options_r)
+            env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
         else:
             home = plan.sandbox_dir / "home"
             home.mkdir(exist_ok=True)
@@ -320,13 +340,15 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            pass_fds=(fd,),
+            pass_fds=(fd, options_r),
             cwd=cwd,
             env=env,
             start_new_session=True,
         )
     finally:
         guest_end.close()
+        os.close(options_r)
+        os.close(options_w)
     return proc, host_end
 
 

@@ -22,8 +22,8 @@ from agent.localbox import LocalboxUnavailable, LocalServer, start_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _children_args(pid: int) -> list[str]:
-    """Full command lines of a process's direct children (from /proc: ps may truncate long ones)."""
+def _children(pid: int) -> list[tuple[str, str]]:
+    """(pid, full command line) of a process's direct children, from /proc (ps may truncate long lines)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -33,7 +33,7 @@ def _children_args(pid: int) -> list[str]:
                 ppid = stat.read().rsplit(")", 1)[1].split()[1]
             if ppid == str(pid):
                 with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    found.append(cmdline.read().replace(b"\0", b" ").decode())
+                    found.append((entry, cmdline.read().replace(b"\0", b" ").decode()))
         except OSError:
             continue
     return found
@@ -82,10 +82,16 @@ def test_stop_frees_processes_cgroups_mounts_and_temp_dir() -> None:
         sbx = Sandbox.create(**server.sdk_options())
         sbx.commands.run("sleep 600", background=True)
         sbx.run_code("import time")
-        jails = [a for a in _children_args(server._process.pid) if "bwrap" in a]
+        jails = [pid for pid, args in _children(server._process.pid) if "bwrap" in args]
         assert jails, "the server should run its sandboxes as bubblewrap jails"
-        dirs = sorted(set(re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9a-f]+)/ctl", " ".join(jails))))
-        assert dirs
+        names = set()
+        for pid in jails:
+            with open(f"/proc/{pid}/cgroup") as cgroups:
+                names |= set(re.findall(r"localbox/(sb-[0-9a-f]+)", cgroups.read()))
+        with open("/proc/mounts") as mounts:
+            dirs = sorted(set(re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9a-f]+)/ctl", mounts.read())))
+        dirs = [d for d in dirs if d[1] in names]
+        assert dirs, "each jail should have its control dir mounted"
     finally:
         server.stop()
     server.stop()  # idempotent
@@ -97,6 +103,7 @@ def test_stop_frees_processes_cgroups_mounts_and_temp_dir() -> None:
     assert left == []
     with open("/proc/mounts") as mounts:
         assert root not in mounts.read()
+    assert not [pid for pid in jails if os.path.exists(f"/proc/{pid}")], "no jail of the stopped server may survive"
     assert root not in _all_cmdlines(), "no process of the stopped server may survive"
 
 
