@@ -141,7 +141,7 @@ PAGE_JS = """
 
 
 def measure(kind: str, history: int, turns: int, tokens: int, pause: float, delay: float, browser: Any,
-            standin: Any) -> dict[str, Any]:
+            standin: Any, turn_timeout: float = 90.0) -> dict[str, Any]:
     from tests.support.claude_standin import Reply, Text
 
     port = free_port()
@@ -163,6 +163,7 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
         cdp.on("Network.dataReceived", lambda e: received.__setitem__(0, received[0] + e.get("encodedDataLength", 0)))
         cdp.on("Network.eventSourceMessageReceived", lambda e: None)
         added, cpu_per_tok, bytes_per_tok, to_request, to_paint = [], [], [], [], []
+        stalled = ""
         for turn in range(turns + 1):  # turn 0 warms up (sandbox start, imports, first render)
             marker = f"M{turn}x"
             words = " ".join(f"{marker}{i}" for i in range(tokens))
@@ -177,8 +178,15 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             box = page.get_by_test_id("textbox")
             box.fill(f"turn {turn}: please answer")
             box.press("Enter")
-            page.wait_for_function(f"() => {{ const b = document.querySelectorAll('.bot'); const l = b[b.length-1];"
-                                   f" return l && l.textContent.includes('{marker}{tokens - 1}'); }}", timeout=120_000)
+            try:
+                page.wait_for_function(f"() => {{ const b = document.querySelectorAll('.bot'); const l = b[b.length-1];"
+                                       f" return l && l.textContent.includes('{marker}{tokens - 1}'); }}",
+                                       timeout=turn_timeout * 1000)
+            except Exception:  # the page fell behind the stream: say how far it got, stop this configuration
+                shown = page.evaluate(f"() => {{ const b = document.querySelectorAll('.bot'); const l = b[b.length-1];"
+                                      f" return l ? (l.textContent.match(/{marker}\\d+/g) || []).length : 0; }}")
+                stalled = f"after {turn_timeout:.0f} s only {shown} of {tokens} tokens were on screen"
+                break
             page.locator("button.stop-button").wait_for(state="detached", timeout=60_000)
             time.sleep(0.3)
             cpu1 = cpu_seconds(proc.pid)
@@ -194,11 +202,14 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             cpu_per_tok.append((cpu1 - cpu0) / tokens)
             bytes_per_tok.append(received[0] / tokens)
         context.close()
+        if not added:
+            return {"kind": kind, "history": history, "turns": 0, "tokens": tokens, "stalled": stalled}
         return {
             "kind": kind,
             "history": history,
-            "turns": turns,
+            "turns": len(added),
             "tokens": tokens,
+            "stalled": stalled,
             "added_ttft_ms_p50": round(1000 * statistics.median(added), 1),
             "added_ttft_ms_p90": round(1000 * sorted(added)[max(0, int(len(added) * 0.9) - 1)], 1),
             "enter_to_request_ms_p50": round(1000 * statistics.median(to_request), 1),
@@ -229,6 +240,7 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=0.3, help="the model's time to first token (s)")
     ap.add_argument("--delay", type=float, default=0.01, help="seconds between tokens (0.01: 100 tokens/s)")
     ap.add_argument("--kinds", default="baseline,agent")
+    ap.add_argument("--histories", default="", help="comma-separated, overrides 0,--history")
     args = ap.parse_args()
     if args.cmd == "serve":
         serve(args.kind, args.port, args.standin, args.history)
@@ -244,7 +256,8 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
             for kind in args.kinds.split(","):
-                for history in (0, args.history):
+                histories = [int(h) for h in args.histories.split(",")] if args.histories else [0, args.history]
+                for history in histories:
                     r = measure(kind, history, args.turns, args.tokens, args.pause, args.delay, browser, standin)
                     print(json.dumps(r), flush=True)
                     results.append(r)
@@ -255,6 +268,9 @@ def main() -> None:
     print("| app | earlier messages | added TTFT p50 / p90 (ms) | server CPU per token (ms) | bytes on the wire per token |")
     print("|---|---|---|---|---|")
     for r in results:
+        if "added_ttft_ms_p50" not in r:
+            print(f"| {r['kind']} | {r['history']} | stalled: {r['stalled']} | | |")
+            continue
         print(f"| {r['kind']} | {r['history']} | {r['added_ttft_ms_p50']} / {r['added_ttft_ms_p90']} | "
               f"{r['cpu_ms_per_token']} | {r['wire_bytes_per_token']} |")
 

@@ -11,6 +11,7 @@ import gradio as gr
 from agent.config import Settings
 from agent.models import MODELS
 from webui.chat import ChatController
+from webui.chatbot import memoize_postprocess
 from webui.sessions import SessionRegistry
 from webui.status import notices, sandbox_line, usage_line
 from webui.workspace import WorkspaceActions
@@ -93,14 +94,14 @@ def build_demo(
                 chat = gr.ChatInterface(
                     controller.respond,
                     multimodal=True,
-                    chatbot=gr.Chatbot(
+                    chatbot=memoize_postprocess(gr.Chatbot(
                         value=history,
                         label="Chat",
                         scale=1,
                         min_height=480,
                         buttons=["copy"],
                         placeholder="**Hi!** Ask me to write and run code. Try one of the examples.",
-                    ),
+                    )),
                     textbox=gr.MultimodalTextbox(
                         elem_id="chat-input",
                         placeholder="Ask for code, a chart, or an app…",

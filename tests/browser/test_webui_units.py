@@ -102,3 +102,33 @@ def test_transcript_follows_the_page_on_clear_retry_and_undo(tmp_path):
     assert texts == ["one", "re one", "two again", "re two again"]
     turn(0, "fresh")  # Clear
     assert [b["text"] for m in agent.messages for b in m["content"]] == ["fresh", "re fresh"]
+
+
+def test_memoized_chatbot_reuses_unchanged_messages_and_redoes_changed_ones():
+    import gradio as gr
+
+    from webui.chatbot import memoize_postprocess
+
+    bot = gr.Chatbot(render=False)
+    calls = []
+    original = bot._postprocess
+
+    def counting(message):
+        calls.append(message)
+        return original(message)
+
+    bot._postprocess = counting
+    memoize_postprocess(bot)
+    history = [{"role": "user", "content": [{"type": "text", "text": "hi"}], "metadata": None},
+               {"role": "assistant", "content": [{"type": "text", "text": "hello"}], "metadata": {"title": "t", "status": "done"}}]
+    first = bot.postprocess(list(history) + [{"role": "assistant", "content": "stream 1"}])
+    assert len(calls) == 3
+    second = bot.postprocess(list(history) + [{"role": "assistant", "content": "stream 2"}])
+    assert len(calls) == 4  # only the streamed message was processed again
+    history[1]["metadata"]["status"] = "pending"  # an in-place edit is noticed
+    third = bot.postprocess(list(history))
+    assert len(calls) == 5
+    assert first.model_dump()[:2] == second.model_dump()[:2]
+    assert second.model_dump()[2]["content"][0]["text"] == "stream 2"
+    assert third.model_dump()[1]["metadata"]["status"] == "pending"
+    assert type(bot) is gr.Chatbot and bot.get_block_name() == "chatbot"
