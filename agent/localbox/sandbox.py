@@ -98,6 +98,8 @@ class LocalSandbox:
             ) from None
         ctx = await self.new_context("python", self.home)
         self.default_context_id = ctx.id
+        if ctx.kernel is not None:  # the first cell pays IPython's lazy setup: pay it here, in the pool
+            await ctx.kernel.run_silent("1 + 1")
 
     async def claim(self, lease: Lease) -> None:
         """Apply the creator's envs to the guest (commands) and to every kernel (run_code)."""
