@@ -166,8 +166,10 @@ class Interpreter:
     async def _abandon(self, sandbox: LocalSandbox, ctx: Context, producer: asyncio.Task) -> None:
         if producer.done():
             return
-        if ctx.kernel is not None:
-            await ctx.kernel.interrupt()
+        if ctx.kernel is None:  # a javascript/bash run: its process is killed when the producer is cancelled
+            producer.cancel()
+            return
+        await ctx.kernel.interrupt()
         try:
             await asyncio.wait_for(asyncio.shield(producer), INTERRUPT_GRACE_SECONDS)
         except asyncio.TimeoutError:
@@ -236,13 +238,14 @@ class Interpreter:
                              out: asyncio.Queue) -> None:
         assert sandbox.channel is not None
         program, suffix = STATELESS_LANGUAGES[ctx.language]
-        script = f"/tmp/.localbox-{uuid.uuid4().hex}{suffix}"
+        run_id = uuid.uuid4().hex
+        script = f"/tmp/.localbox-{run_id}{suffix}"
         await sandbox.channel.call("write", path=script, b64=base64.b64encode(code.encode()).decode())
         stderr_tail = ""
         try:
             end: dict = {}
             async for msg in sandbox.channel.stream("spawn", cmd=program, args=[script], envs=env_vars, cwd=ctx.cwd,
-                                                    limit=self.output_limit, hidden=True):
+                                                    limit=self.output_limit, hidden=True, tag=f"run-{run_id}"):
                 if msg.get("ev") == "data":
                     text = base64.b64decode(msg["b64"]).decode(errors="replace")
                     if msg["stream"] == "stderr":
@@ -257,11 +260,18 @@ class Interpreter:
                 out.put_nowait({"type": "error", "name": "ExitError" if end.get("exited") else "Killed",
                                 "value": f"{ctx.language} exited with {end.get('status', code_)}",
                                 "traceback": stderr_tail})
+        except asyncio.CancelledError:
+            asyncio.create_task(_quietly(sandbox.channel.call("signal", tag=f"run-{run_id}", sig=9)))
+            raise
         finally:
-            try:
-                await sandbox.channel.call("remove", path=script)
-            except GuestCallError:
-                pass
+            asyncio.create_task(_quietly(sandbox.channel.call("remove", path=script)))
+
+
+async def _quietly(call) -> None:
+    try:
+        await call
+    except GuestCallError:
+        pass
 
 
 def _now() -> str:
