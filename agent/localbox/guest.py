@@ -299,6 +299,7 @@ class Guest:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_prefer_for_oom_kill,
             )
         except OSError as exc:
             raise _os_error(exc, req["cmd"]) from None
@@ -453,6 +454,15 @@ class Guest:
         if req.get("close"):
             writer.close()
         return {}
+
+
+def _prefer_for_oom_kill() -> None:
+    """In the child before exec: when the sandbox runs out of memory, kill a command or kernel, not this daemon."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("500")
+    except OSError:
+        pass
 
 
 def _kill_group(pid: int, sig: int) -> None:
