@@ -161,8 +161,13 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
         cdp.send("Network.enable")
         received = [0]
         cdp.on("Network.dataReceived", lambda e: received.__setitem__(0, received[0] + e.get("encodedDataLength", 0)))
-        cdp.on("Network.eventSourceMessageReceived", lambda e: None)
-        added, cpu_per_tok, bytes_per_tok, to_request, to_paint = [], [], [], [], []
+        cdp.send("Performance.enable")
+
+        def browser_busy() -> float:  # seconds the page's main thread spent on tasks so far
+            metrics = cdp.send("Performance.getMetrics")["metrics"]
+            return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
+
+        added, cpu_per_tok, bytes_per_tok, to_request, to_paint, page_per_tok = [], [], [], [], [], []
         stalled = ""
         for turn in range(turns + 1):  # turn 0 warms up (sandbox start, imports, first render)
             marker = f"M{turn}x"
@@ -175,6 +180,7 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             n_req = len(standin.requests)
             received[0] = 0
             cpu0 = cpu_seconds(proc.pid)
+            busy0 = browser_busy()
             box = page.get_by_test_id("textbox")
             box.fill(f"turn {turn}: please answer")
             box.press("Enter")
@@ -185,11 +191,13 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             except Exception:  # the page fell behind the stream: say how far it got, stop this configuration
                 shown = page.evaluate(f"() => {{ const b = document.querySelectorAll('.bot'); const l = b[b.length-1];"
                                       f" return l ? (l.textContent.match(/{marker}\\d+/g) || []).length : 0; }}")
-                stalled = f"after {turn_timeout:.0f} s only {shown} of {tokens} tokens were on screen"
+                stalled = (f"reply not seen complete within {turn_timeout:.0f} s (the page was too busy to check); "
+                           f"{shown} of {tokens} tokens were on screen afterwards")
                 break
             page.locator("button.stop-button").wait_for(state="detached", timeout=60_000)
             time.sleep(0.3)
             cpu1 = cpu_seconds(proc.pid)
+            busy1 = browser_busy()
             times = page.evaluate("() => window.__bench")
             req = standin.requests[n_req]
             first_event = [m.at for m in standin.marks if m.request == req.index and m.label == "first_event"][0]
@@ -200,6 +208,7 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             to_request.append(req.received_at - (times["enter"] / 1000 + offset))
             to_paint.append(times["first"] / 1000 + offset - (first_event + pause))
             cpu_per_tok.append((cpu1 - cpu0) / tokens)
+            page_per_tok.append((busy1 - busy0) / tokens)
             bytes_per_tok.append(received[0] / tokens)
         context.close()
         if not added:
@@ -216,6 +225,7 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             "first_token_to_paint_ms_p50": round(1000 * statistics.median(to_paint), 1),
             "cpu_ms_per_token": round(1000 * statistics.median(cpu_per_tok), 3),
             "wire_bytes_per_token": round(statistics.median(bytes_per_tok)),
+            "browser_ms_per_token": round(1000 * statistics.median(page_per_tok), 3),
         }
     finally:
         proc.terminate()
@@ -265,14 +275,16 @@ def main() -> None:
     finally:
         standin.stop()
     print()
-    print("| app | earlier messages | added TTFT p50 / p90 (ms) | server CPU per token (ms) | bytes on the wire per token |")
-    print("|---|---|---|---|---|")
+    print("| app | earlier messages | added TTFT p50 / p90 (ms) | Enter→request / first token→paint p50 (ms) "
+          "| server CPU per token (ms) | browser main thread per token (ms) | bytes on the wire per token |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         if "added_ttft_ms_p50" not in r:
-            print(f"| {r['kind']} | {r['history']} | stalled: {r['stalled']} | | |")
+            print(f"| {r['kind']} | {r['history']} | {r['stalled']} | | | | |")
             continue
         print(f"| {r['kind']} | {r['history']} | {r['added_ttft_ms_p50']} / {r['added_ttft_ms_p90']} | "
-              f"{r['cpu_ms_per_token']} | {r['wire_bytes_per_token']} |")
+              f"{r['enter_to_request_ms_p50']} / {r['first_token_to_paint_ms_p50']} | {r['cpu_ms_per_token']} | "
+              f"{r['browser_ms_per_token']} | {r['wire_bytes_per_token']} |")
 
 
 if __name__ == "__main__":

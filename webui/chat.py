@@ -23,6 +23,7 @@ from webui.pacing import Pacer
 from webui.render import STOPPED_MARK, TurnRenderer
 from webui.sessions import BrowserSession, SessionRegistry
 from webui.status import safe_usage, sandbox_line, usage_line
+from webui.workspace import find_served_port
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ class ChatController:
     # ----- the chat handler ---------------------------------------------------------------------------------
     async def respond(
         self, message: Any, history: list, model: str, api_key: str, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, Any, Any]]:
-        """ChatInterface fn: yields (messages of this turn, status line, usage line). Never raises to the page."""
+    ) -> AsyncIterator[tuple[Any, Any, Any, Any]]:
+        """ChatInterface fn: yields (turn messages, status line, usage line, preview port). Never raises to the page."""
         turn = self._turn(message, history, model, api_key, request)
         try:
             async with contextlib.aclosing(turn):
@@ -89,21 +90,21 @@ class ChatController:
                     yield frame
         except Exception:
             log.exception("showing a turn failed")
-            yield [gr.ChatMessage(role="assistant", content=GENERIC_FAILURE)], gr.skip(), gr.skip()
+            yield [gr.ChatMessage(role="assistant", content=GENERIC_FAILURE)], gr.skip(), gr.skip(), gr.skip()
 
     async def _turn(
         self, message: Any, history: list, model: str, api_key: str, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, Any, Any]]:
+    ) -> AsyncIterator[tuple[Any, Any, Any, Any]]:
         key = getattr(request, "session_hash", None) or "anonymous"
         session = self.registry.open(key)
         text, files = message_text_and_files(message)
         settings = self.settings_for(model, api_key)
         missing = settings.missing_key_message()
         if missing:
-            yield [gr.ChatMessage(role="assistant", content=f"⚠️ {missing}")], gr.skip(), gr.skip()
+            yield [gr.ChatMessage(role="assistant", content=f"⚠️ {missing}")], gr.skip(), gr.skip(), gr.skip()
             return
         if not text.strip() and not files:
-            yield [gr.ChatMessage(role="assistant", content="*(Type a message or attach a file.)*")], gr.skip(), gr.skip()
+            yield [gr.ChatMessage(role="assistant", content="*(Type a message or attach a file.)*")], gr.skip(), gr.skip(), gr.skip()
             return
         session.apply_settings(settings)
         await session.finish_previous_turn()
@@ -147,7 +148,7 @@ class ChatController:
                 renderer.stop()
             if not renderer.finished and not session.stop_requested:
                 renderer.add_note(GENERIC_FAILURE)
-            yield self._frame(session, renderer, True)
+            yield self._frame(session, renderer, True, final=True)
         finally:
             if not finished:
                 # Gradio closed us (Stop or tab gone): make the agent stop; the pump finishes the turn alone.
@@ -155,11 +156,15 @@ class ChatController:
             if session.turn is renderer:
                 session.turn = None
 
-    def _frame(self, session: BrowserSession, renderer: TurnRenderer, with_status: bool) -> tuple[Any, Any, Any]:
+    def _frame(
+        self, session: BrowserSession, renderer: TurnRenderer, with_status: bool, final: bool = False
+    ) -> tuple[Any, Any, Any, Any]:
+        """(turn messages, status line, usage line, preview port): unchanged parts are skipped to keep yields small."""
         messages = renderer.messages()
         if not with_status:
-            return messages, gr.skip(), gr.skip()
-        return messages, self.status_text(session), self.usage_text(session)
+            return messages, gr.skip(), gr.skip(), gr.skip()
+        port = find_served_port(renderer.tool_texts()) if final else None
+        return messages, self.status_text(session), self.usage_text(session), port if port else gr.skip()
 
     async def _pump(self, session: BrowserSession, text: str, files: list[Path], queue: asyncio.Queue) -> None:
         """Run the turn to its end, whatever happens to the page handler; errors become plain words."""

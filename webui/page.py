@@ -59,6 +59,10 @@ def build_demo(
     kind = getattr(provider, "kind", settings.kind)
     banner = notices(settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
 
+    # Rendered below the chat, but created first: the chat handler fills it when a turn started a web server.
+    port = gr.Number(value=workspace.default_port, label="Port in the sandbox", precision=0, minimum=1,
+                     maximum=65535, render=False)
+
     with gr.Blocks(title=TITLE, fill_height=True, analytics_enabled=False) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         notice = gr.Markdown(banner, visible=bool(banner), elem_id="notice")
@@ -111,7 +115,7 @@ def build_demo(
                         stop_btn=True,
                     ),
                     additional_inputs=[model, api_key],
-                    additional_outputs=[status, usage],
+                    additional_outputs=[status, usage, port],
                     examples=[[e] for e in EXAMPLES],
                     cache_examples=False,
                     concurrency_limit=options.concurrency_limit,
@@ -120,7 +124,7 @@ def build_demo(
                 )
                 with gr.Accordion("Preview a web app", open=False, elem_id="preview"):
                     with gr.Row():
-                        port = gr.Number(value=workspace.default_port, label="Port in the sandbox", precision=0, minimum=1, maximum=65535)
+                        port.render()
                         open_preview = gr.Button("Open preview", elem_id="open-preview")
                     preview = gr.HTML("", elem_id="preview-frame")
 
@@ -137,6 +141,7 @@ def build_demo(
         new_sandbox.click(controller.new_sandbox, None, status, api_visibility="undocumented")
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(controller.refresh, None, [status, usage], queue=False, show_progress="hidden", api_visibility="undocumented")
+
         def banner_for(key: str) -> dict[str, Any]:
             text = notices(None if key.strip() else settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
             return gr.update(value=text, visible=bool(text))

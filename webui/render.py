@@ -351,6 +351,14 @@ class TurnRenderer:
         self.changed = False
         return out
 
+    def tool_texts(self) -> list[str]:
+        """Commands and outputs of this turn's tool calls, newest last (for spotting a served port)."""
+        out: list[str] = []
+        for block in self._tools.values():
+            out.append(str(block.input.get("command", "")))
+            out.append(block.final_output if block.final_output is not None else "".join(block.output))
+        return out
+
     @property
     def has_pending(self) -> bool:
         return self._thinking is not None or any(b.pending for b in self._tools.values())

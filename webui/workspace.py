@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,22 @@ log = logging.getLogger(__name__)
 WORKSPACE = "/home/user"
 MAX_LISTED = 500
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+
+
+_PORT_PATTERNS = (
+    re.compile(r"(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::\]):(\d{2,5})"),
+    re.compile(r"(?:--port|-p|PORT=|port\s+|http\.server\s+)[= ]?(\d{2,5})\b", re.IGNORECASE),
+)
+
+
+def find_served_port(texts: list[str]) -> int | None:
+    """The port a web server was most likely started on, from commands and their output (newest wins)."""
+    for text in reversed(texts):
+        for pattern in _PORT_PATTERNS:
+            found = [int(p) for p in pattern.findall(text or "") if 0 < int(p) < 65536]
+            if found:
+                return found[-1]
+    return None
 
 
 class WorkspaceActions:

@@ -132,3 +132,12 @@ def test_memoized_chatbot_reuses_unchanged_messages_and_redoes_changed_ones():
     assert second.model_dump()[2]["content"][0]["text"] == "stream 2"
     assert third.model_dump()[1]["metadata"]["status"] == "pending"
     assert type(bot) is gr.Chatbot and bot.get_block_name() == "chatbot"
+
+
+def test_find_served_port_prefers_the_newest_mention():
+    from webui.workspace import find_served_port
+
+    assert find_served_port(["npm run dev", "  VITE ready\n  ➜  Local:   http://localhost:5173/"]) == 5173
+    assert find_served_port(["nohup python -m http.server 8000 > log 2>&1 &", ""]) == 8000
+    assert find_served_port(["ls", "total 0"]) is None
+    assert find_served_port(["serve --port 3000", "ok", "curl -s localhost:8080", "hi"]) == 8080
