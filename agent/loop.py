@@ -37,7 +37,7 @@ from agent.events import (
 )
 from agent.failures import StreamCutOff, describe_api_failure
 from agent.pricing import usage_with_cost
-from agent.transcript import append_assistant, append_user, tool_result_block
+from agent.transcript import append_assistant, append_user, prune_images, tool_result_block
 
 log = logging.getLogger(__name__)
 
@@ -336,15 +336,19 @@ class AgentLoop:
         except asyncio.CancelledError:
             _uncancel()
             await self._stop_calls(reply, STOPPED_BY_USER)
-            append_user(self.messages, self._results(reply))
+            self._append_results(reply)
             raise
+        self._append_results(reply)
+
+    def _append_results(self, reply: Reply) -> None:
         append_user(self.messages, self._results(reply))
+        prune_images(self.messages)
 
     def _results(self, reply: Reply) -> list[dict[str, Any]]:
         out = []
         for c in reply.calls:
             r = c.result if c.result is not None else c.task.result()  # type: ignore[union-attr]
-            out.append(tool_result_block(c.id, r.output, r.is_error))
+            out.append(tool_result_block(c.id, r.output, r.is_error, r.artifacts))
         return out
 
     async def _stop_calls(self, reply: Reply, reason: str) -> None:
@@ -373,7 +377,7 @@ class AgentLoop:
         """Keep what was streamed (text, finished thinking, complete tool calls) and answer dangling calls."""
         await self._stop_calls(reply, reason)
         if append_assistant(self.messages, reply.content()) and reply.calls:
-            append_user(self.messages, self._results(reply))
+            self._append_results(reply)
 
     # ------------------------------------------------------------------ usage
 

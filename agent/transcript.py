@@ -7,9 +7,19 @@ message (results first, in call order), thinking blocks go back unchanged with t
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import Any, Sequence
+
+from agent.events import Artifact
 
 Message = dict[str, Any]
+
+# Images a tool produced go back to Claude so it can look at its own charts. Only the newest few stay in the
+# transcript (older ones become a short note): every later request re-sends them, and they are costly.
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MAX_IMAGE_BYTES = 3_500_000  # the API refuses larger base64 images (5 MB encoded)
+KEEP_IMAGES = 3
+IMAGE_DROPPED_NOTE = "[an image shown earlier was removed from the context to save space]"
 
 
 def append_user(messages: list[Message], blocks: list[dict[str, Any]]) -> None:
@@ -42,8 +52,38 @@ def append_assistant(messages: list[Message], blocks: list[dict[str, Any]]) -> b
     return True
 
 
-def tool_result_block(tool_use_id: str, text: str, is_error: bool) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": text or "(no output)"}
+def tool_result_block(
+    tool_use_id: str, text: str, is_error: bool, artifacts: Sequence[Artifact] = ()
+) -> dict[str, Any]:
+    """A tool_result; images among ``artifacts`` are attached so Claude sees what the user sees."""
+    images = [
+        {"type": "image", "source": {"type": "base64", "media_type": a.mime,
+                                     "data": base64.b64encode(a.data).decode()}}
+        for a in artifacts
+        if a.mime in IMAGE_MIMES and isinstance(a.data, bytes) and len(a.data) <= MAX_IMAGE_BYTES
+    ]
+    content: str | list[dict[str, Any]] = text or "(no output)"
+    if images:
+        content = [{"type": "text", "text": content}, *images]
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": content}
     if is_error:
         block["is_error"] = True
     return block
+
+
+def prune_images(messages: list[Message], keep: int = KEEP_IMAGES) -> None:
+    """Keep only the newest ``keep`` tool-result images; replace older ones with a short text note."""
+    seen = 0
+    for message in reversed(messages):
+        if message["role"] != "user" or isinstance(message["content"], str):
+            continue
+        for block in reversed(message["content"]):
+            if block.get("type") != "tool_result" or not isinstance(block.get("content"), list):
+                continue
+            parts = block["content"]
+            for i in range(len(parts) - 1, -1, -1):
+                if parts[i].get("type") != "image":
+                    continue
+                seen += 1
+                if seen > keep:
+                    parts[i] = {"type": "text", "text": IMAGE_DROPPED_NOTE}
