@@ -394,3 +394,22 @@ def test_two_sessions_stream_at_the_same_time(browser, app, claude):
     finally:
         for pg in pages:
             pg.context.close()
+
+
+def test_preview_port_follows_the_started_server_and_local_says_why_no_preview(page, claude):
+    claude.push(
+        tool_reply(ToolUse("run_command", {"command": "nohup python -m http.server 8000 > /tmp/http.log 2>&1 & sleep 0.5; echo started"})),
+        text_reply("The site is served on port 8000."),
+    )
+    send(page, "Serve a static site")
+    wait_until(lambda: "served on port 8000" in bot_text(page), 60, "the answer")
+    wait_idle(page)
+    page.get_by_text("Preview a web app", exact=True).click()
+    port_box = page.locator("#preview input[type=number]").first
+    wait_until(lambda: port_box.input_value() == "8000", 10, "the port field to show 8000")
+    page.get_by_role("button", name="Open preview").click()
+    frame = page.locator("#preview-frame")
+    wait_until(lambda: "not available" in frame.inner_text() or frame.locator("iframe").count() > 0, 15,
+               "the preview (or the reason there is none)")
+    if frame.locator("iframe").count() == 0:  # local sandbox: plain words instead of a broken frame
+        assert "E2B_API_KEY" in frame.inner_text()
