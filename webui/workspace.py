@@ -128,8 +128,8 @@ class WorkspaceActions:
             url = None
         if not url:
             return (
-                "<p>A live preview is not available with this sandbox. The local sandbox keeps apps on its own "
-                "loopback network; use E2B (set <code>E2B_API_KEY</code>) for previews, or download the workspace "
+                "<p>A live preview is not available for this sandbox right now. Check that the app is running "
+                "(ask Claude), or use E2B (set <code>E2B_API_KEY</code>) for previews, or download the workspace "
                 "and run it yourself.</p>"
             )
         safe = html.escape(url, quote=True)

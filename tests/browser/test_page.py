@@ -411,5 +411,12 @@ def test_preview_port_follows_the_started_server_and_local_says_why_no_preview(p
     frame = page.locator("#preview-frame")
     wait_until(lambda: "not available" in frame.inner_text() or frame.locator("iframe").count() > 0, 15,
                "the preview (or the reason there is none)")
-    if frame.locator("iframe").count() == 0:  # local sandbox: plain words instead of a broken frame
+    shot(page, "preview")
+    if frame.locator("iframe").count() == 0:  # no preview route: plain words instead of a broken frame
         assert "E2B_API_KEY" in frame.inner_text()
+    else:  # the frame's URL reaches the server inside the sandbox
+        import urllib.request
+
+        src = frame.locator("iframe").get_attribute("src") or ""
+        with urllib.request.urlopen(src, timeout=20) as resp:
+            assert resp.status == 200 and b"Directory listing" in resp.read()
