@@ -21,7 +21,7 @@ EXAMPLES = [
     "Create a React counter app with increment and decrement buttons",
     "Plot a sine and a cosine wave with matplotlib and explain the difference",
     "Write a Python function that checks whether a string is a palindrome, and test it",
-    "Download nothing, but make a CSV of 20 fake sales rows and chart revenue by month",
+    "Make a CSV of 20 fake sales rows, then chart revenue by month",
 ]
 STATUS_REFRESH_S = 5.0
 
@@ -102,7 +102,7 @@ def build_demo(
                         value=history,
                         label="Chat",
                         scale=1,
-                        min_height=480,
+                        min_height=600,
                         buttons=["copy"],
                         placeholder="**Hi!** Ask me to write and run code. Try one of the examples.",
                     )),

@@ -92,8 +92,10 @@ def base_settings(**changes: Any) -> Any:
     return Settings.from_env(env={}, dotenv_path=None).replace(sandbox="local", api_max_retries=0, **changes)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running on the main thread while it
+    # is open, which would break later test modules that call asyncio.run().
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
