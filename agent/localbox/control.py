@@ -58,6 +58,7 @@ class Registry:
         self.sandboxes: dict[str, LocalSandbox] = {}
         self.pool: list[LocalSandbox] = []
         self._booting = 0
+        self._starting: set[LocalSandbox] = set()  # jails being booted, not yet in the pool or the registry
         self._pool_changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._closing = False
@@ -76,8 +77,17 @@ class Registry:
                              allow_internet=self.settings.allow_internet, env=dict(JAIL_ENV))
 
     async def _boot(self) -> LocalSandbox:
+        """Boot a jail. One still booting when the server stops (or whose boot is cancelled) is torn down too,
+        so no mount, cgroup or process outlives the server."""
         sandbox = LocalSandbox(self._plan(), isolated=self.caps.isolated)
-        await sandbox.boot()
+        self._starting.add(sandbox)
+        try:
+            await sandbox.boot()
+        except BaseException:
+            await asyncio.shield(sandbox.kill())
+            raise
+        finally:
+            self._starting.discard(sandbox)
         return sandbox
 
     async def _keep_pool(self) -> None:
@@ -168,7 +178,7 @@ class Registry:
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        victims = list(self.sandboxes.values()) + self.pool
+        victims = list(self.sandboxes.values()) + self.pool + list(self._starting)
         self.sandboxes.clear()
         self.pool.clear()
         await asyncio.gather(*(s.kill() for s in victims), return_exceptions=True)

@@ -174,3 +174,28 @@ def test_preview_reaches_a_web_server_inside_the_sandbox(localbox: LocalServer, 
         nothing = localbox.preview_url(sandbox.sandbox_id, 8001)
         assert client.get(nothing).status_code == 502
     assert localbox.preview_url("no-such-sandbox", 8000) is None
+
+
+def test_stop_while_a_warm_sandbox_is_still_booting_leaves_nothing() -> None:
+    """Taking the warm sandbox makes the server boot the next one at once; stopping during that boot must tear the
+    half-started jail down too (its control-dir mount and cgroups used to outlive the server)."""
+    server = start_server()
+    try:
+        Sandbox.create(**server.sdk_options())  # the pool refill starts booting now
+        names = set()
+        for pid, args in _children(server._process.pid):
+            if "bwrap" in args:
+                with open(f"/proc/{pid}/cgroup") as cgroups:
+                    names |= set(re.findall(r"localbox/(sb-[0-9a-f]+)", cgroups.read()))
+        with open("/proc/mounts") as mounts:
+            mine = sorted({root for root, name in re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9a-f]+)/ctl",
+                                                              mounts.read()) if name in names})
+        assert len(mine) == 1, f"cannot tell this server's temp dir (jails {names}, roots {mine})"
+    finally:
+        server.stop()
+    root = mine[0]
+    time.sleep(0.5)
+    with open("/proc/mounts") as mounts:
+        left = [line.split()[1] for line in mounts if root in line]
+    assert left == [], f"mounts of the stopped server remain: {left}"
+    assert not os.path.exists(root), "the server's temp dir must be removed"
