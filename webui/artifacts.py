@@ -8,6 +8,7 @@ Each browser session gets its own folder with an unguessable name, removed when 
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import uuid
@@ -47,7 +48,7 @@ class ArtifactStore:
     def store(self, artifact: Artifact) -> Any:
         mime = artifact.mime.lower()
         if mime == "text/html":
-            return gr.HTML(_as_text(artifact.data), padding=False)
+            return sandboxed_html(_as_text(artifact.data))
         if mime in ("text/markdown", "text/plain", "application/json", "text/latex"):
             text = _as_text(artifact.data)
             return text if mime == "text/markdown" else f"```\n{text}\n```"
@@ -74,6 +75,20 @@ class ArtifactStore:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def sandboxed_html(markup: str) -> gr.HTML:
+    """HTML made by sandbox code, shown inside an ``<iframe sandbox>``: no scripts, its own opaque origin.
+
+    Gradio puts an HTML component's value into the page as-is, so a ``display(HTML(...))`` with an ``onerror``
+    handler would otherwise run on the app's origin, next to the Settings key field and the tab's endpoints.
+    A sandboxed frame cannot size itself to its content, so its height is estimated from the markup.
+    """
+    rows = markup.count("<tr") + markup.count("<p") + markup.count("<br") + markup.count("<li") + markup.count("\n")
+    height = max(80, min(480, 40 + 28 * rows))
+    frame = (f'<iframe sandbox="" srcdoc="{html.escape(markup, quote=True)}" title="HTML output" '
+             f'style="width:100%;height:{height}px;border:0;background:white"></iframe>')
+    return gr.HTML(frame, padding=False)
 
 
 def _as_text(data: bytes | str) -> str:

@@ -32,6 +32,7 @@ from agent.events import (
     ToolRunning,
     ToolStarted,
 )
+from webui.artifacts import sandboxed_html
 
 # Display caps: what the page shows, not what the model sees (the agent cuts the model's copy itself).
 MAX_INPUT_CHARS = 12_000
@@ -235,7 +236,7 @@ class _ArtifactBlock(_Block):
 def _inline_artifact(artifact: Artifact) -> Any:
     """Fallback without a store: only textual artifacts can be shown; binary ones are described."""
     if artifact.mime == "text/html":
-        return gr.HTML(artifact.data if isinstance(artifact.data, str) else artifact.data.decode("utf-8", "replace"))
+        return sandboxed_html(artifact.data if isinstance(artifact.data, str) else artifact.data.decode("utf-8", "replace"))
     if isinstance(artifact.data, str):
         return artifact.data
     return f"*({artifact.mime} output: {len(artifact.data):,} bytes)*"

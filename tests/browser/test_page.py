@@ -425,3 +425,24 @@ def test_preview_port_follows_the_started_server_and_local_says_why_no_preview(p
         src = frame.locator("iframe").get_attribute("src") or ""
         with urllib.request.urlopen(src, timeout=20) as resp:
             assert resp.status == 200 and b"Directory listing" in resp.read()
+
+
+def test_html_from_sandbox_code_shows_as_a_table_but_cannot_run_scripts_on_the_page(page, claude):
+    """HTML made by untrusted code is framed without scripts: an ``onerror`` handler must not reach the page
+    (where the Settings key field and the tab's endpoints live), while the table itself is still shown."""
+    code = (
+        "from IPython.display import HTML, display\n"
+        "display(HTML('<table><tr><td>cell-visible</td></tr></table>"
+        "<img src=nowhere onerror=\"window.parent.__pwned = 1; window.__pwned = 1\">'))\n"
+    )
+    claude.push(tool_reply(ToolUse("execute_code", {"code": code})), text_reply("Shown the table."))
+    send(page, "Show an HTML table")
+    wait_until(lambda: "Shown the table." in bot_text(page), 60, "the final answer")
+    wait_idle(page)
+    frame = page.locator(".bot iframe[sandbox]").first
+    frame.wait_for(timeout=10_000)
+    assert frame.get_attribute("sandbox") == "", "the frame must not allow scripts or same-origin access"
+    assert "cell-visible" in page.frame_locator(".bot iframe[sandbox]").first.locator("body").inner_text(), \
+        "the table should still be visible inside the frame"
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__pwned === undefined"), "a script from sandbox output ran on the page"

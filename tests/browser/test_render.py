@@ -149,6 +149,8 @@ def test_png_artifact_is_written_to_cache_and_shown_inline(tmp_path):
     assert image.content["path"].startswith(str(store.folder)) and image.content["path"].endswith(".png")
     assert open(image.content["path"], "rb").read() == png
     assert isinstance(html.content, gr.HTML)
+    assert html.content.value.startswith('<iframe sandbox=""'), "sandbox HTML must be framed without scripts"
+    assert "&lt;b&gt;hi&lt;/b&gt;" in html.content.value, "the markup must be escaped into srcdoc"
     assert text.content == "Here it is."
     store.cleanup()
     assert not store.folder.exists()
