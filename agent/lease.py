@@ -27,6 +27,8 @@ RESTART_NOTE = (
 
 
 class SandboxLease:
+    CREATE_WAIT_S = 30.0  # how long kill() waits for a creation under way before leaving it to clean up itself
+
     def __init__(
         self,
         provider: SandboxProvider,
@@ -78,6 +80,14 @@ class SandboxLease:
         except SandboxUnavailable as exc:
             self._set_status("failed", str(exc))
             raise
+        if self.closed or asyncio.current_task() is not self._creating:
+            # killed (tab closed / reset) while this creation was still under way and not waited for: don't
+            # let the late sandbox live on until its timeout
+            try:
+                await asyncio.wait_for(sandbox.kill(), 10.0)
+            except Exception:
+                log.warning("could not kill a sandbox that finished starting after its lease ended")
+            raise SandboxUnavailable("This conversation's sandbox was closed while it was starting.")
         self.sandbox = sandbox
         restarted = self._replaced
         self._replaced = False
@@ -175,7 +185,7 @@ class SandboxLease:
         sandbox, self.sandbox = self.sandbox, None
         if sandbox is None and task is not None:
             if not task.done():
-                await asyncio.wait([task], timeout=30.0)
+                await asyncio.wait([task], timeout=self.CREATE_WAIT_S)
             if task.done() and not task.cancelled() and task.exception() is None:
                 sandbox = task.result()
                 self.sandbox = None

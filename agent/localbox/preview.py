@@ -25,6 +25,10 @@ from .sandbox import LocalSandbox
 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailers",
                b"transfer-encoding", b"upgrade", b"host", b"content-length"}
+# The browser's credentials for this origin (the app's own cookies, shared by every port of 127.0.0.1) must not
+# reach code in the sandbox, and that code must not set cookies on the origin.
+_PRIVATE_REQUEST = {b"cookie", b"authorization", b"x-api-key", b"x-access-token"}
+_PRIVATE_RESPONSE = {b"set-cookie", b"set-cookie2"}
 
 
 def preview_secret(access_token: str, port: int) -> str:
@@ -46,7 +50,7 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
         return await send_error(send, 413, "the request body is too large for the preview proxy")
     prefix = f"/preview/{sandbox.id}/{preview_secret(sandbox.access_token, port)}/{port}"
     target = "/" + rest + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP | _PRIVATE_REQUEST]
     headers += [(b"host", f"127.0.0.1:{port}".encode()), (b"connection", b"close"),
                 (b"content-length", str(len(body)).encode())]
     conn = h11.Connection(h11.CLIENT)
@@ -80,7 +84,7 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
                 if isinstance(event, h11.Response):
                     out = []
                     for name, value in event.headers:
-                        if name.lower() in _HOP_BY_HOP - {b"content-length"}:
+                        if name.lower() in (_HOP_BY_HOP - {b"content-length"}) | _PRIVATE_RESPONSE:
                             continue
                         if name.lower() == b"location" and value.startswith(b"/"):
                             value = prefix.encode() + value

@@ -140,3 +140,35 @@ def test_preview_dies_with_the_sandbox(localbox) -> None:
         sbx.kill()
     response = httpx.get(url, timeout=30, follow_redirects=True)
     assert response.status_code in (404, 410, 502)
+
+
+ECHO_SERVER = """
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = str(self.headers).encode()
+        self.send_response(200)
+        self.send_header("Set-Cookie", "planted=1; Path=/")
+        self.send_header("X-Seen", "yes")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", 8001), H).serve_forever()
+"""
+
+
+def test_preview_keeps_browser_credentials_and_cookies_away_from_the_sandbox(localbox, web_sandbox) -> None:
+    """The app's origin (127.0.0.1, every port) holds the browser's cookies: they must not be relayed to code in
+    the sandbox, and that code must not be able to set cookies on the origin."""
+    web_sandbox.files.write("/home/user/echo.py", ECHO_SERVER)
+    web_sandbox.commands.run("python3 /home/user/echo.py >/tmp/echo.log 2>&1", background=True)
+    url = localbox.preview_url(web_sandbox.sandbox_id, 8001)
+    wait_for(lambda: httpx.get(url, timeout=10).status_code == 200, timeout=20, what="the echo server")
+    reply = httpx.get(url, timeout=30, headers={"Cookie": "session=secret-cookie",
+                                                 "Authorization": "Bearer secret-token", "X-Custom": "kept"})
+    assert reply.status_code == 200
+    seen = reply.text.lower()
+    assert "x-custom: kept" in seen, f"ordinary headers should reach the sandbox's server: {reply.text}"
+    assert "secret-cookie" not in seen and "secret-token" not in seen, f"credentials leaked: {reply.text}"
+    assert reply.headers.get("x-seen") == "yes"
+    assert "set-cookie" not in reply.headers, "the sandbox must not set cookies on the app's origin"
