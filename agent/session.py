@@ -287,9 +287,13 @@ class AgentSession:
         sandbox = await self._lease.get()
         out: list[tuple[str, int]] = []
         pending = [sandbox_path(path)]
-        while pending and len(out) < MAX_LISTED_FILES:
+        visited = 0
+        while pending and len(out) < MAX_LISTED_FILES and visited < MAX_LISTED_FILES:
             folder = pending.pop(0)
+            visited += 1
             for e in await sandbox.files.list(folder, depth=1):
+                if getattr(e, "symlink_target", None):
+                    continue  # `ln -s . loop` or `ln -s / root` must not repeat the workspace or pull in the system
                 kind = getattr(e.type, "value", e.type)
                 if kind == "dir":
                     if e.name not in SKIP_DIRS and not e.name.startswith("."):  # caches, kernel profiles

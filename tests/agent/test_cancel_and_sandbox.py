@@ -289,3 +289,20 @@ def test_two_sessions_at_once_keep_their_own_sandbox_and_transcript(claude, prov
     assert "beta" not in json.dumps(msgs_a) and "alpha" not in json.dumps(msgs_b), "transcripts leaked"
     assert_valid_transcript(msgs_a)
     assert_valid_transcript(msgs_b)
+
+
+def test_workspace_listing_and_zip_do_not_follow_symlinked_folders(claude, provider):
+    claude.push(tool_reply(ToolUse("run_command", {"command": (
+        "mkdir -p proj && echo data > proj/a.txt && ln -s . proj/loop && ln -s / proj/root && ln -s /etc/passwd pw")})),
+        text_reply("Made links."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            await collect(s, "make links")
+            return await s.list_files(), await s.workspace_zip()
+
+    listed, zipped = run(scenario())
+    assert "/home/user/proj/a.txt" in listed, listed
+    assert not [p for p in listed if "/loop/" in p or "/root/" in p or p.endswith("/pw")], listed
+    names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    assert "proj/a.txt" in names and not [n for n in names if "loop/" in n or "root/" in n or n == "pw"], names
