@@ -111,13 +111,20 @@ class ToolStarted(_Event):
 
 @dataclass(frozen=True)
 class ToolInputDelta(_Event):
-    """More of the tool's input JSON arrived. ``input`` is the best parse of everything so far."""
+    """More of the tool's input JSON arrived. ``input`` is the best parse of everything so far.
+
+    ``to_dict()`` leaves ``input`` out: the JSON lines carry only the new fragment (``partial_json``), so a large
+    input does not make the output grow quadratically; the complete input comes with ``tool_running``.
+    """
 
     type: ClassVar[str] = "tool_input"
     id: str
     name: str
     partial_json: str
     input: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "name": self.name, "partial_json": self.partial_json}
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class _Block:
     name: str = ""
     json: str = ""
     partial_input: dict[str, Any] = field(default_factory=dict)  # also the input given at block start, if any
+    parsed_len: int = 0  # length of ``json`` when ``partial_input`` was last parsed
     complete: bool = False
 
 
@@ -267,7 +268,11 @@ class AgentLoop:
                 block.signature += d.signature
             elif d.type == "input_json_delta" and d.partial_json:
                 block.json += d.partial_json
-                block.partial_input = _parse_partial(block.json, block.partial_input)
+                # Re-parse only after the input grew by a sixteenth: a large write_file arrives in thousands of
+                # deltas, and parsing the whole prefix on each would cost quadratic time on the event loop.
+                if len(block.json) - block.parsed_len > block.parsed_len // 16:
+                    block.partial_input = _parse_partial(block.json, block.partial_input)
+                    block.parsed_len = len(block.json)
                 self._say(reply, ToolInputDelta(id=block.id, name=block.name, partial_json=d.partial_json,
                                                 input=block.partial_input))
         elif etype == "content_block_stop":
