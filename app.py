@@ -40,6 +40,7 @@ def main() -> None:
             server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
             server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
             max_threads=int(os.environ.get("GRADIO_MAX_THREADS", "40")),
+            max_file_size=os.environ.get("AGENT_MAX_UPLOAD", "100mb"),  # bigger uploads are refused by the page
             app_kwargs={"lifespan": lifecycle.lifespan},
             prevent_thread_lock=True,
         )

@@ -275,6 +275,10 @@ class AgentSession:
                 self._report_sandbox_error(str(exc))
                 lines.append(f"- {Path(f).name}: could not be uploaded (the sandbox is unavailable)")
                 continue
+            except Exception as exc:  # e.g. too large for the sandbox's upload limit or disk
+                log.warning("upload of a file failed: %s", type(exc).__name__)
+                lines.append(f"- {Path(f).name}: could not be uploaded ({len(data):,} bytes; it may be too large)")
+                continue
             lines.append(f"- {path} ({len(data)} bytes)")
         return "Uploaded files:\n" + "\n".join(lines)
 
