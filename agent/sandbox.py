@@ -125,6 +125,8 @@ class SandboxProvider:
     async def reap_orphans(self, owner: str | None = None) -> int:
         """Kill sandboxes tagged by this app and ``owner`` that an earlier process left behind.
 
+        A sandbox whose tagging process is still alive on this host (another instance of the app) is spared.
+
         The local server is started fresh with each process, so it never holds orphans: nothing to do (and the
         server is not started just for this).
         """
@@ -136,8 +138,8 @@ class SandboxProvider:
         killed = 0
         while paginator.has_next:
             for info in await paginator.next_items():
-                if (info.metadata or {}).get("process") == PROCESS_ID:
-                    continue
+                if _still_running((info.metadata or {}).get("process", "")):
+                    continue  # ours, or another live app process on this host (a second instance, a restart overlap)
                 try:
                     if await AsyncSandbox.kill(info.sandbox_id, **opts):
                         killed += 1
@@ -170,6 +172,20 @@ class SandboxProvider:
                 server.stop()
             except Exception:
                 log.warning("stopping the local sandbox server failed", exc_info=True)
+
+
+def _still_running(process_tag: str) -> bool:
+    """Whether the process that tagged a sandbox (``<pid>-<random>``) is this one or still alive on this host."""
+    if process_tag == PROCESS_ID:
+        return True
+    try:
+        pid = int(process_tag.split("-", 1)[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _short(exc: BaseException) -> str:

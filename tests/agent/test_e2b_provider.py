@@ -4,6 +4,8 @@ same deployment are reaped while everything else is spared."""
 
 from __future__ import annotations
 
+import os
+
 from e2b_code_interpreter import Sandbox
 
 from agent.config import APP_NAME, Settings
@@ -24,6 +26,9 @@ def test_e2b_provider_creates_tagged_sandboxes_and_reaps_only_orphans(localbox):
     orphan = Sandbox.create(metadata={"app": APP_NAME, "owner": DEFAULT_OWNER, "process": "crashed-1"}, **opts)
     stranger = Sandbox.create(metadata={"app": APP_NAME, "owner": "another-deployment", "process": "x"}, **opts)
     unrelated = Sandbox.create(metadata={"purpose": "not ours"}, **opts)
+    # a second, live instance of the app on this host (same owner): the test process's pid stands in for it
+    sibling = Sandbox.create(metadata={"app": APP_NAME, "owner": DEFAULT_OWNER, "process": f"{os.getpid()}-other"},
+                             **opts)
     try:
         async def scenario():
             mine = await provider.create({"session": "tab-1"})
@@ -44,8 +49,9 @@ def test_e2b_provider_creates_tagged_sandboxes_and_reaps_only_orphans(localbox):
         assert not orphan.is_running(), "the orphan of an earlier process should have been killed"
         assert stranger.is_running(), "another deployment's sandbox must be spared"
         assert unrelated.is_running(), "sandboxes not made by this app must be spared"
+        assert sibling.is_running(), "a live instance's sandbox on the same host must be spared"
     finally:
-        for sbx in (orphan, stranger, unrelated):
+        for sbx in (orphan, stranger, unrelated, sibling):
             try:
                 sbx.kill()
             except Exception:
