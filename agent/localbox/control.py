@@ -58,6 +58,7 @@ class Registry:
         self.sandboxes: dict[str, LocalSandbox] = {}
         self.pool: list[LocalSandbox] = []
         self._booting = 0
+        self._reserved = 0  # creations under way, counted against max_sandboxes
         self._starting: set[LocalSandbox] = set()  # jails being booted, not yet in the pool or the registry
         self._pool_changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -123,8 +124,16 @@ class Registry:
                     await self.kill(sandbox.id)
 
     async def create(self, template: str, timeout: int, metadata: dict, envs: dict) -> LocalSandbox:
-        if len(self.sandboxes) >= self.settings.max_sandboxes:
+        # the slot is reserved before the first await, so simultaneous creates cannot overshoot the cap
+        if len(self.sandboxes) + self._reserved >= self.settings.max_sandboxes:
             raise TooMany(f"at most {self.settings.max_sandboxes} sandboxes can run at once on this server")
+        self._reserved += 1
+        try:
+            return await self._create(template, timeout, metadata, envs)
+        finally:
+            self._reserved -= 1
+
+    async def _create(self, template: str, timeout: int, metadata: dict, envs: dict) -> LocalSandbox:
         sandbox = None
         while self.pool:
             candidate = self.pool.pop(0)

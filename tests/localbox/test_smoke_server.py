@@ -199,3 +199,36 @@ def test_stop_while_a_warm_sandbox_is_still_booting_leaves_nothing() -> None:
         left = [line.split()[1] for line in mounts if root in line]
     assert left == [], f"mounts of the stopped server remain: {left}"
     assert not os.path.exists(root), "the server's temp dir must be removed"
+
+
+def test_simultaneous_creates_cannot_exceed_the_sandbox_cap() -> None:
+    """With no warm pool every create boots a jail; four at once against a cap of two: two succeed, two are
+    refused with the SDK's rate-limit error (HTTP 429), none sneaks past the check while others are booting."""
+    import asyncio
+
+    from e2b.exceptions import RateLimitException
+    from e2b_code_interpreter import AsyncSandbox
+
+    proc = subprocess.Popen([sys.executable, "-m", "agent.localbox", "--port", "0", "--pool-size", "0",
+                             "--max-sandboxes", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        match = re.match(r"localbox: serving on (http://127\.0\.0\.1:\d+) \(api key: (\S+)\)", proc.stdout.readline())
+        assert match
+        url, key = match.groups()
+        opts = {"api_url": url, "sandbox_url": url, "api_key": key}
+
+        async def scenario():
+            results = await asyncio.gather(*(AsyncSandbox.create(**opts) for _ in range(4)), return_exceptions=True)
+            made = [r for r in results if isinstance(r, AsyncSandbox)]
+            refused = [r for r in results if isinstance(r, RateLimitException)]
+            for sbx in made:
+                await sbx.kill()
+            return len(made), len(refused), [r for r in results if not isinstance(r, (AsyncSandbox, RateLimitException))]
+
+        made, refused, other = asyncio.run(scenario())
+        assert (made, refused, other) == (2, 2, []), f"made {made}, refused {refused}, other outcomes {other}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
