@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import secrets
 import signal
 import socket
@@ -94,6 +95,9 @@ class LocalServer:
             pass
 
 
+_SECRET_ENV = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)", re.I)
+
+
 def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, allow_internet: bool = False,
                  allow_unisolated: bool = False, ready_timeout: float = 60.0) -> LocalServer:
     """Start the server as a child process and wait until it serves; raises LocalboxUnavailable otherwise.
@@ -129,7 +133,9 @@ def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unis
         cmd.append("--allow-internet")
     if allow_unisolated:
         cmd.append("--allow-unisolated")
-    env = {**os.environ, "LOCALBOX_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    # The server needs none of the app's secrets (jails start from an empty environment anyway): drop them.
+    env = {k: v for k, v in os.environ.items() if not _SECRET_ENV.search(k)}
+    env.update({"LOCALBOX_API_KEY": key, "PYTHONUNBUFFERED": "1"})
     env["PYTHONPATH"] = str(_PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # the child's stdin is a pipe only we hold: if this process dies without stop(), the child sees EOF and exits
     process = subprocess.Popen(cmd, cwd=str(_PROJECT_ROOT), env=env, stdin=subprocess.PIPE,
