@@ -32,6 +32,7 @@ _END = object()
 TICK_S = 1.0
 
 GENERIC_FAILURE = "⚠️ Something went wrong on our side while answering. Please send your message again."
+NO_SESSION = "⚠️ This chat needs a browser session. Please reload the page and send your message again."
 
 
 def message_text_and_files(message: Any) -> tuple[str, list[Path]]:
@@ -95,7 +96,10 @@ class ChatController:
     async def _turn(
         self, message: Any, history: list, model: str, api_key: str, request: gr.Request
     ) -> AsyncIterator[tuple[Any, Any, Any, Any]]:
-        key = getattr(request, "session_hash", None) or "anonymous"
+        key = getattr(request, "session_hash", None)
+        if not key:  # never pool callers without a session into one shared conversation and sandbox
+            yield [gr.ChatMessage(role="assistant", content=NO_SESSION)], gr.skip(), gr.skip(), gr.skip()
+            return
         session = self.registry.open(key)
         text, files = message_text_and_files(message)
         settings = self.settings_for(model, api_key)
@@ -198,7 +202,10 @@ class ChatController:
         """
         if not self.registry.settings.anthropic_api_key:
             return
-        session = self.registry.open(getattr(request, "session_hash", None) or "anonymous")
+        key = getattr(request, "session_hash", None)
+        if not key:
+            return
+        session = self.registry.open(key)
         if session.prewarm_task is None:
             session.prewarm_task = asyncio.create_task(_quietly(session.agent.prewarm()))
 
