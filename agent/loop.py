@@ -93,7 +93,7 @@ class Reply:
         calls = {c.id: c for c in self.calls}
         out: list[dict[str, Any]] = []
         for _, b in sorted(self.blocks.items()):
-            if b.type == "text" and b.text:
+            if b.type == "text" and b.text.strip():  # the API refuses whitespace-only text blocks
                 out.append({"type": "text", "text": b.text})
             elif b.type == "thinking" and b.complete and b.signature:
                 out.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
