@@ -204,6 +204,15 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": message}, status_code=status)
 
 
+async def _json_body(request: Request) -> dict:
+    """The request's JSON object, or {} when the body is empty or not JSON (the SDK may send no body)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _not_found(sandbox_id: str) -> JSONResponse:
     return _error(404, f"sandbox {sandbox_id} not found")
 
@@ -323,10 +332,7 @@ class ControlPlane:
         sandbox = self.registry.get(sid)
         if sandbox is None or sandbox.lease is None:
             return _not_found(sid)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
+        body = await _json_body(request)
         sandbox.lease.end_at = time.time() + _timeout(body.get(key))
         return Response(status_code=204)
 
@@ -334,10 +340,7 @@ class ControlPlane:
         sandbox = self.registry.get(sid)
         if sandbox is None or sandbox.lease is None:
             return _not_found(sid)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
+        body = await _json_body(request)
         new_end = time.time() + _timeout(body.get("timeout"))
         sandbox.lease.end_at = max(sandbox.lease.end_at, new_end)
         return JSONResponse(sandbox.to_json(ENVD_VERSION), status_code=200)
