@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["LocalServer", "LocalboxUnavailable", "start_server"]
@@ -99,8 +100,12 @@ _SECRET_ENV = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)", re.I)
 
 
 def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, allow_internet: bool = False,
-                 allow_unisolated: bool = False, ready_timeout: float = 60.0) -> LocalServer:
+                 allow_unisolated: bool = False, ready_timeout: float = 60.0,
+                 options: Sequence[str] = ()) -> LocalServer:
     """Start the server as a child process and wait until it serves; raises LocalboxUnavailable otherwise.
+
+    `options` are more command-line options for the server, e.g. ("--memory-mb", "512"); see
+    `python -m agent.localbox --help`.
 
     port=0 picks a free port here (so the child's command line names its real port); if another process grabs it
     before the child binds, a new port is tried.
@@ -110,7 +115,7 @@ def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = N
     for _ in range(3 if port == 0 else 1):
         chosen = port or _free_port(host)
         try:
-            return _start_once(host, chosen, key, allow_internet, allow_unisolated, ready_timeout)
+            return _start_once(host, chosen, key, allow_internet, allow_unisolated, ready_timeout, options)
         except _PortTaken as exc:
             last_error = str(exc)
     raise LocalboxUnavailable(last_error)
@@ -127,8 +132,9 @@ def _free_port(host: str) -> int:
 
 
 def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unisolated: bool,
-                ready_timeout: float) -> LocalServer:
-    cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port), "--exit-with-stdin"]
+                ready_timeout: float, options: Sequence[str]) -> LocalServer:
+    cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port), "--exit-with-stdin",
+           *options]
     if allow_internet:
         cmd.append("--allow-internet")
     if allow_unisolated:

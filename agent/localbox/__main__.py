@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import secrets
@@ -32,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-mb", type=int, default=2048, help="memory per sandbox in MiB (default 2048)")
     parser.add_argument("--disk-mb", type=int, default=1024, help="size of /home/user per sandbox (default 1024)")
     parser.add_argument("--max-processes", type=int, default=256, help="processes per sandbox (default 256)")
+    parser.add_argument("--cgroups", choices=("auto", "off"), default="auto",
+                        help="cap each sandbox with cgroup v1 memory/pids controllers where writable (auto, default) "
+                             "or rely on per-process rlimits only (off)")
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="shut down when stdin closes (used by start_server so a dead parent frees everything)")
     parser.add_argument("--sandbox-venv", default=None, help="the sandbox's Python environment (default .venv-sandbox)")
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"localbox: cannot start: {exc}", file=sys.stderr, flush=True)
         return 3
     caps = jail.detect(python)
+    if args.cgroups == "off":
+        caps = dataclasses.replace(caps, cgroup_memory=None, cgroup_pids=None)
     if not caps.isolated:
         if not settings.allow_unisolated:
             print(f"localbox: cannot start: {caps.problem}. Sandboxes would not be isolated from this machine; "
@@ -74,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("localbox: WARNING: %s. Running sandboxes WITHOUT isolation: code in them can read and change "
                     "this machine's files.", caps.problem)
     elif caps.cgroup_memory is None or caps.cgroup_pids is None:
-        log.warning("localbox: warning: cgroup memory/pids controllers are not writable here; sandboxes have no "
-                    "memory or process-count cap (file size and open-file limits still apply)")
+        nproc = ("at most %d processes per sandbox" % args.max_processes if os.geteuid() != 0
+                 else "no process-count cap (root ignores RLIMIT_NPROC)")
+        log.warning("localbox: warning: no writable cgroup v1 memory/pids controllers here, so no cap on a sandbox's "
+                    "total memory; each sandbox process may use at most %d MiB, %s, and sandbox processes are the "
+                    "first the kernel kills when memory runs out", args.memory_mb, nproc)
 
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

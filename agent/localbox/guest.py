@@ -20,6 +20,7 @@ import grp
 import json
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -494,7 +495,26 @@ def _forbid_tracing() -> None:
         pass
 
 
+def _limit_self(max_processes: int, max_data_bytes: int) -> None:
+    """Rlimits inherited by everything the sandbox runs (see jail.JailPlan.guest_limits); a cgroup, where there is
+    one, caps the sandbox as a whole as well. Also volunteer this daemon for the kernel's OOM killer ahead of the
+    host's own processes (its children volunteer more, see _prefer_for_oom_kill)."""
+    for kind, value in ((resource.RLIMIT_NPROC, max_processes), (resource.RLIMIT_DATA, max_data_bytes)):
+        if value > 0:
+            try:
+                resource.setrlimit(kind, (value, value))
+            except (ValueError, OSError):
+                pass
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("300")
+    except OSError:
+        pass
+
+
 if __name__ == "__main__":
     _forbid_tracing()
+    if len(sys.argv) >= 4:
+        _limit_self(int(sys.argv[2]), int(sys.argv[3]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(main(int(sys.argv[1])))

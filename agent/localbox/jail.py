@@ -9,6 +9,11 @@ Everything else of the host (the project checkout, other sandboxes, host process
 Memory and process count are capped with cgroup v1 (memory, pids) when those controllers are writable, because
 root ignores RLIMIT_NPROC. File size and open files are capped with rlimits set by a tiny /bin/sh prologue that
 also moves itself into the cgroups before exec'ing bubblewrap, so every jailed process starts inside them.
+
+Where no cgroup is writable (cgroup v2 hosts, a server run by a normal user) the guest daemon falls back to rlimits
+it sets on itself inside the jail (see `guest_limits`): RLIMIT_NPROC, which the kernel counts per user namespace
+and so per sandbox (ignored when the server runs as root), and RLIMIT_DATA per process. Sandbox processes also ask
+the kernel to kill them first when the machine runs out of memory.
 """
 
 from __future__ import annotations
@@ -212,8 +217,15 @@ class JailPlan:
         ]
         for key, value in self.env.items():
             args += ["--setenv", key, value]
-        args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest.py", str(guest_fd)]
+        args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest.py", str(guest_fd), *self.guest_limits()]
         return args
+
+    def guest_limits(self) -> list[str]:
+        """Rlimits the guest sets on itself inside the jail: max processes and (without a memory cgroup) max data
+        memory per process, as decimal strings; "0" means no limit. Set after the jail's user namespace exists,
+        so a normal user's RLIMIT_NPROC counts only this sandbox's processes, not every process the user runs."""
+        data = self.limits.memory_bytes if self.caps.cgroup_memory is None else 0
+        return [str(self.limits.max_processes), str(data)]
 
     def command(self, guest_fd: int, options_fd: int | None = None) -> list[str]:
         """`/bin/sh` prologue: join the cgroups, set rlimits, then exec bubblewrap.
@@ -285,7 +297,7 @@ def destroy_cgroups(plan: JailPlan) -> None:
             pass
 
 
-_GUEST_ARGC = 4  # "/opt/venv/bin/python -I /opt/localbox/guest.py FD" ends bwrap_args()
+_GUEST_ARGC = 6  # "/opt/venv/bin/python -I /opt/localbox/guest.py FD NPROC DATA" ends bwrap_args()
 CONTROL_DIR_BYTES = 8 << 20
 
 
