@@ -256,7 +256,8 @@ class ControlPlane:
             if rest in (["connect"], ["resume"]) and method == "POST":
                 return await self.connect(request, sid)
             if rest == ["pause"] and method == "POST":
-                return _error(409, "pausing is not supported by the local sandbox server")
+                # not 409: the SDK reads that as "already paused" and reports success
+                return _error(501, "pausing is not supported by the local sandbox server")
             if rest == ["refreshes"] and method == "POST":
                 return await self.set_timeout(request, sid, key="duration")
         return _error(404, f"no route {method} {path}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import grp
 import json
 import os
@@ -61,6 +62,12 @@ def _name_of(table, key: int) -> str:
         return str(key)
 
 
+def _printable(name: str) -> str:
+    """File names are bytes; one that is not UTF-8 (e.g. Latin-1 written by a program) is shown with U+FFFD
+    instead of failing the whole listing."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def entry_info(path: str) -> dict:
     """Describe one path without following a final symlink (symlinks are reported as symlinks)."""
     st = os.lstat(path)
@@ -79,11 +86,11 @@ def entry_info(path: str) -> dict:
         kind_target = kind
         size = st.st_size
     return {
-        "name": os.path.basename(path.rstrip("/")) or "/",
+        "name": _printable(os.path.basename(path.rstrip("/")) or "/"),
         "type": kind_target,
         "is_symlink": kind == "symlink",
-        "symlink_target": target,
-        "path": path,
+        "symlink_target": None if target is None else _printable(target),
+        "path": _printable(path),
         "size": size,
         "mode": stat.S_IMODE(st.st_mode),
         "permissions": stat.filemode(st.st_mode),
@@ -219,7 +226,12 @@ class Guest:
             parent = os.path.dirname(dst)
             if parent:
                 os.makedirs(parent, exist_ok=True)
-            os.rename(src, dst)
+            try:
+                os.rename(src, dst)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                shutil.move(src, dst)  # /tmp and /home/user are separate filesystems here (one on E2B)
             return entry_info(dst)
         except OSError as exc:
             raise _os_error(exc, src) from None
@@ -243,13 +255,19 @@ class Guest:
 
     async def op_read(self, rid, req) -> dict:
         path = req["path"]
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:  # O_NONBLOCK: opening a FIFO with no writer must not stall this daemon
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError as exc:
             raise _os_error(exc, path) from None
         try:
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
                 raise GuestError("invalid", f"path '{path}' is a directory")
+            if not stat.S_ISREG(st.st_mode):
+                raise GuestError("invalid", f"path '{path}' is not a regular file (a pipe, socket or device)")
+            if st.st_size > READ_LIMIT:
+                raise GuestError("too_large", f"file '{path}' is {st.st_size >> 20} MiB; files over "
+                                              f"{READ_LIMIT >> 20} MiB cannot be downloaded")
             total = 0
             while True:
                 chunk = os.read(fd, CHUNK)
@@ -512,7 +530,28 @@ def _limit_self(max_processes: int, max_data_bytes: int) -> None:
         pass
 
 
+SANDBOX_UID = 1000
+_OWNED_BY_SANDBOX_USER = ("/home/user", "/run/localbox")
+
+
+def _become_sandbox_user() -> None:
+    """Started as the user namespace's root by a root server (jail.HostUserNamespace): give the sandbox user its
+    home and control directory, then become that user for good; refuse to serve if any capability is left."""
+    if os.getuid() != 0:
+        return
+    for path in _OWNED_BY_SANDBOX_USER:
+        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    os.setgroups([])
+    os.setgid(SANDBOX_UID)
+    os.setuid(SANDBOX_UID)
+    with open("/proc/self/status") as status:
+        caps = [line.split()[1] for line in status if line.startswith(("CapPrm", "CapEff"))]
+    if os.getuid() != SANDBOX_UID or any(int(c, 16) for c in caps):
+        sys.exit("guest: could not drop to the sandbox user")
+
+
 if __name__ == "__main__":
+    _become_sandbox_user()
     _forbid_tracing()
     if len(sys.argv) >= 4:
         _limit_self(int(sys.argv[2]), int(sys.argv[3]))

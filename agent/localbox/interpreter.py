@@ -92,6 +92,8 @@ class Interpreter:
         except ValueError:
             return await send_error(send, 400, "the request body is not JSON")
         cwd = body.get("cwd") or sandbox.home
+        if cwd != sandbox.home and not await _is_directory(sandbox, cwd):
+            return await send_error(send, 400, f"working directory '{cwd}' does not exist in the sandbox")
         try:
             ctx = await sandbox.new_context(body.get("language") or "python", cwd)
             if ctx.kernel is not None and cwd != sandbox.home:
@@ -283,3 +285,11 @@ async def _wait_disconnect(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+async def _is_directory(sandbox: LocalSandbox, path: str) -> bool:
+    assert sandbox.channel is not None
+    try:
+        return (await sandbox.channel.call("stat", path=path)).get("type") == "dir"
+    except GuestCallError:
+        return False

@@ -6,6 +6,14 @@ the sandbox Python at /opt/python (base) and /opt/venv (packages), its own size-
 and one read-write control directory (/run/localbox) where the Jupyter kernel puts its ZeroMQ ipc sockets.
 Everything else of the host (the project checkout, other sandboxes, host processes, the host network) is absent.
 
+Which host uid the sandbox runs as matters as much as what it sees: uid 0 on the host, even without capabilities,
+may write root-owned kernel files such as /proc/sys/kernel/core_pattern (a way to run a program as host root) or
+/proc/sysrq-trigger. A server started by a normal user gets that for free (bubblewrap maps the sandbox user to that
+user). A root server makes the jail's user namespace itself (`HostUserNamespace`): the namespace's root is host root,
+so bubblewrap can still build the jail, and the sandbox user 1000 is a random unused high host uid with no rights on
+anything outside. The guest daemon starts as namespace root with only CAP_SETUID/SETGID/CHOWN, hands its home and
+control directory to user 1000 and becomes that user before anything else runs (guest.py `_become_sandbox_user`).
+
 Memory and process count are capped with cgroup v1 (memory, pids) when those controllers are writable, because
 root ignores RLIMIT_NPROC. File size and open files are capped with rlimits set by a tiny /bin/sh prologue that
 also moves itself into the cgroups before exec'ing bubblewrap, so every jailed process starts inside them.
@@ -26,6 +34,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import dataclasses
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +46,8 @@ JAIL_PYTHON = "/opt/venv/bin/python"
 JAIL_UID = 1000
 JAIL_GID = 1000
 CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
+HOST_UID_BASE = 3_000_000_000  # sandbox users of a root server: HOST_UID_BASE + random, never a real account
+HOST_UID_SPAN = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,10 @@ class JailPlan:
     caps: Capabilities
     allow_internet: bool
     env: dict[str, str] = field(default_factory=dict)
+    userns_fd: int | None = None  # a HostUserNamespace's fd (root servers); None: bubblewrap makes its own
+
+    def with_userns(self, fd: int | None) -> "JailPlan":
+        return dataclasses.replace(self, userns_fd=fd)
 
     @property
     def control_dir(self) -> Path:
@@ -180,14 +196,18 @@ class JailPlan:
     def bwrap_args(self, guest_fd: int) -> list[str]:
         py = self.python
         pyvenv_cfg = self.sandbox_dir.parent / "pyvenv.cfg"
+        if self.userns_fd is None:
+            user = ["--unshare-all", *(["--share-net"] if self.allow_internet else []),
+                    "--uid", str(JAIL_UID), "--gid", str(JAIL_GID)]
+        else:  # bubblewrap runs as the namespace's root; the guest drops to JAIL_UID itself (see module docstring)
+            user = ["--userns", str(self.userns_fd), "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                    "--unshare-cgroup-try", *([] if self.allow_internet else ["--unshare-net"]),
+                    *(arg for cap in _GUEST_START_CAPS for arg in ("--cap-add", cap))]
         args = [
             self.caps.bwrap or "bwrap",
-            "--unshare-all",
-            *(["--share-net"] if self.allow_internet else []),
+            *user,
             "--die-with-parent",
             "--new-session",
-            "--uid", str(JAIL_UID),
-            "--gid", str(JAIL_GID),
             "--hostname", "localbox",
             "--clearenv",
             # tmpfs first: later binds must not be hidden by them
@@ -197,6 +217,9 @@ class JailPlan:
             "--proc", "/proc",
             "--dev", "/dev",
             "--dir", "/etc",
+            "--perms", "0755", "--dir", "/opt",
+            "--perms", "0755", "--dir", "/opt/localbox",
+            "--perms", "0755", "--dir", "/run",
         ]
         for name in sorted(os.listdir(self.etc_dir)):
             args += ["--ro-bind", str(self.etc_dir / name), f"/etc/{name}"]
@@ -205,7 +228,8 @@ class JailPlan:
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         args += [
             "--ro-bind", str(py.base_prefix), "/opt/python",
-            "--dir", "/opt/venv/bin",
+            "--perms", "0755", "--dir", "/opt/venv",
+            "--perms", "0755", "--dir", "/opt/venv/bin",
             "--ro-bind", str(py.venv / "lib"), "/opt/venv/lib",
             "--ro-bind", str(pyvenv_cfg), "/opt/venv/pyvenv.cfg",
             "--symlink", f"/opt/python/bin/python{py.version}", "/opt/venv/bin/python",
@@ -249,6 +273,39 @@ class JailPlan:
         """bubblewrap's options (everything between the program name and the guest command), NUL-separated."""
         options = self.bwrap_args(guest_fd)[1:-_GUEST_ARGC]
         return b"".join(o.encode() + b"\0" for o in options)
+
+
+_GUEST_START_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN")
+
+
+class HostUserNamespace:
+    """A user namespace for one jail of a root server: namespace uid/gid 0 is host root (bubblewrap needs it to
+    build the jail) and namespace uid/gid 1000 is `host_uid`, an unused high uid, so the sandbox user is nobody on
+    the host. Made by a short-lived `unshare --user` child whose maps we write; `fd` keeps the namespace alive
+    for bubblewrap's `--userns` until `close()`."""
+
+    def __init__(self) -> None:
+        self.host_uid = HOST_UID_BASE + secrets.randbelow(HOST_UID_SPAN)
+        holder = subprocess.Popen(["unshare", "--user", "--", "cat"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ns_path = f"/proc/{holder.pid}/ns/user"
+            own = os.readlink("/proc/self/ns/user")
+            deadline = time.monotonic() + 5
+            while os.readlink(ns_path) == own:  # until `unshare` has made the namespace
+                if holder.poll() is not None or time.monotonic() > deadline:
+                    raise JailUnavailable("cannot create a user namespace for the sandbox (unshare --user failed)")
+                time.sleep(0.0005)
+            mapping = f"0 0 1\n{JAIL_UID} {self.host_uid} 1\n"
+            Path(f"/proc/{holder.pid}/uid_map").write_text(mapping)
+            Path(f"/proc/{holder.pid}/gid_map").write_text(mapping.replace(str(JAIL_UID), str(JAIL_GID), 1))
+            self.fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            holder.stdin.close()
+            holder.wait()
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def write_pyvenv_cfg(root: Path, python: SandboxPython) -> None:
@@ -330,10 +387,14 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
     host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fd = guest_end.fileno()
     options_r, options_w = os.pipe()
+    userns: HostUserNamespace | None = None
     try:
         if isolated:
             mount_control_dir(plan.control_dir)
             create_cgroups(plan)
+            if os.geteuid() == 0:
+                userns = HostUserNamespace()
+                plan = plan.with_userns(userns.fd)
             blob = plan.options_blob(fd)
             if len(blob) >= 65536:  # a pipe holds 64 KiB: write it without blocking or fall back to argv
                 command = plan.command(fd)
@@ -352,12 +413,15 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            pass_fds=(fd, options_r),
+            pass_fds=(fd, options_r) + ((plan.userns_fd,) if plan.userns_fd is not None else ()),
             cwd=cwd,
             env=env,
             start_new_session=True,
+            **({"extra_groups": []} if os.geteuid() == 0 else {}),  # host root's groups stay outside
         )
     finally:
+        if userns is not None:
+            userns.close()
         guest_end.close()
         os.close(options_r)
         os.close(options_w)

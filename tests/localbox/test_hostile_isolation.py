@@ -476,7 +476,10 @@ def test_no_privileges_inside(sandbox, localbox) -> None:
 
     attempts = {
         "mount": "mount -t tmpfs none /mnt",
-        "sysctl": "cat /proc/sys/kernel/sysrq > /proc/sys/kernel/sysrq",  # writes back the same value: harmless
+        # write back the value already there: harmless if it wrongly succeeds; these files exist on every kernel
+        "sysctl": "cat /proc/sys/fs/dir-notify-enable > /proc/sys/fs/dir-notify-enable",
+        "core_pattern": "cat /proc/sys/kernel/core_pattern > /proc/sys/kernel/core_pattern",
+        "sysrq-trigger": "[ -e /proc/sysrq-trigger ] && printf '' > /proc/sysrq-trigger",
         "hostname": "hostname lb-evil-name",
         "kcore": "head -c 16 /proc/kcore > /dev/null",
         # rc=0 when ANY of them exists / accepts our pid:
@@ -489,3 +492,31 @@ def test_no_privileges_inside(sandbox, localbox) -> None:
         assert result.stdout.strip() != "rc=0", f"{name} succeeded inside the sandbox: {cmd}"
     assert socket.gethostname() == host_hostname, "the sandbox changed the host's hostname"
     assert_server_serves(localbox)
+
+
+def test_sandbox_user_is_nobody_on_the_host(sandbox) -> None:
+    """Uid 0 on the host may write root-owned kernel files even without capabilities (core_pattern runs a program
+    as host root), so the sandbox user must map to an unprivileged host uid, whoever started the server."""
+    marker = f"lb-owner-{uuid.uuid4().hex[:8]}"
+    handle = sandbox.commands.run(f"exec -a {marker} sleep 120", background=True)
+    try:
+        host_pid = _wait_for_host_pid(marker)
+        host_uid = int(Path(f"/proc/{host_pid}/status").read_text().split("\nUid:")[1].split()[0])
+        assert host_uid != 0, "sandbox code runs as root on the host"
+        assert host_uid != os.getuid() or os.getuid() != 0
+        rows = [line.split() for line in sandbox.commands.run("cat /proc/self/uid_map").stdout.splitlines()]
+        assert ["1000", str(host_uid), "1"] in rows, rows
+    finally:
+        handle.kill()
+
+
+def _wait_for_host_pid(marker: str) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if (proc / "cmdline").read_bytes().startswith(marker.encode()):
+                        return int(proc.name)
+        time.sleep(0.1)
+    raise AssertionError(f"the sandbox process {marker} is not visible on the host")
