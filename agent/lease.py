@@ -45,7 +45,9 @@ class SandboxLease:
         self._creating: asyncio.Task[AsyncSandbox] | None = None
         self._touching: asyncio.Task[None] | None = None
         self._replaced = False  # the next creation replaces a sandbox that existed (state lost)
+        self._reset_note_given = False  # the reset note was issued; the replacement needs no second note
         self._note: str | None = None
+        self._reset_ids: set[str] = set()  # sandboxes the user reset on purpose: a tool failing on one is not retried
         self._lock = asyncio.Lock()
         self.closed = False  # after close(): nothing is created any more (no sandbox may outlive its session)
 
@@ -93,7 +95,9 @@ class SandboxLease:
         self._replaced = False
         expires = time.time() + self.idle_timeout_s
         if restarted:
-            self._note = RESTART_NOTE
+            if self._note is None and not self._reset_note_given:  # a reset already told the model
+                self._note = RESTART_NOTE
+            self._reset_note_given = False
             self._set_status("restarted", "A fresh sandbox replaced the previous one; earlier state is gone.",
                              expires)
         else:
@@ -158,7 +162,7 @@ class SandboxLease:
         """After a tool failed on ``seen``: if that sandbox is gone, start a fresh one. True if replaced."""
         async with self._lock:
             if seen is None or seen is not self.sandbox:
-                return seen is not None  # someone already replaced it
+                return seen is not None and not self.was_reset(seen)  # someone already replaced it
             try:
                 alive = await asyncio.wait_for(seen.is_running(), 10.0)
             except Exception:
@@ -172,6 +176,10 @@ class SandboxLease:
             return True
 
     # ------------------------------------------------------------------ ending
+
+    def was_reset(self, seen: AsyncSandbox) -> bool:
+        """Whether ``seen`` was killed by a deliberate reset (`kill(replaced=True)`), not by dying."""
+        return getattr(seen, "sandbox_id", None) in self._reset_ids
 
     async def kill(self, *, replaced: bool) -> None:
         """Kill the sandbox (or the one being created).
@@ -190,12 +198,15 @@ class SandboxLease:
                 sandbox = task.result()
                 self.sandbox = None
         if sandbox is not None:
+            if replaced:
+                self._reset_ids.add(sandbox.sandbox_id)
             try:
                 await asyncio.wait_for(sandbox.kill(), 10.0)
             except Exception as exc:
                 log.warning("killing sandbox failed: %s", type(exc).__name__)
             if replaced:
                 self._replaced = True
+                self._reset_note_given = True
                 self._note = ("Note: the sandbox was reset (restarted as a fresh one); earlier state is lost (files, "
                               "variables and processes are gone).")
         self._set_status("closed", "The sandbox was closed.")

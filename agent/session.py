@@ -202,6 +202,10 @@ class AgentSession:
                 self._report_sandbox_error(str(exc))
                 return ToolResult(output=f"The sandbox is unavailable: {exc}", is_error=True)
             except Exception as exc:
+                if used and self._lease.was_reset(used[-1]):  # the user threw that sandbox away: never run it again
+                    return make_result(f"{name} was stopped: the user reset the sandbox while it ran, so it did "
+                                       "not finish and was not run again; the next tool call gets a fresh sandbox.",
+                                       is_error=True, limit=limit)
                 if attempt == 1 and await self._lease.replace_if_dead(used[-1] if used else None):
                     continue  # run once more on the fresh sandbox; the restart note goes with the result
                 log.info("tool %s failed: %s", name, type(exc).__name__)

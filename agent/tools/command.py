@@ -14,6 +14,7 @@ from agent.tools.base import (
 
 # A background command is watched this long for early output (and early failure) before the tool returns.
 BACKGROUND_WATCH_S = 3.0
+START_GRACE_S = 10.0  # how long a stopped tool waits for its command to have started, so it can kill it
 
 
 class RunCommand(Tool):
@@ -47,10 +48,17 @@ class RunCommand(Tool):
 
         sandbox = await ctx.sandbox()
         cap = OutputCapture(ctx)
-        handle = await sandbox.commands.run(
+        # Started in its own task: a Stop that lands while the start request is in flight must still find the
+        # process (the sandbox may already run it) and kill it, not leave it running behind the user's back.
+        starting = asyncio.ensure_future(sandbox.commands.run(
             command, background=True, cwd=cwd, on_stdout=cap.sink("stdout"), on_stderr=cap.sink("stderr"),
             timeout=0,
-        )
+        ))
+        try:
+            handle = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            await _kill_once_started(starting)
+            raise
         limit = BACKGROUND_WATCH_S if background else ctx.timeout_s
         waiter = asyncio.ensure_future(_wait(handle))
         try:
@@ -80,6 +88,14 @@ class RunCommand(Tool):
         if exit_code == 0:
             return make_result(text or "(no output; exit code 0)", limit=ctx.max_output_chars)
         return make_result(f"{text}\nExit code {exit_code}".strip(), is_error=True, limit=ctx.max_output_chars)
+
+
+async def _kill_once_started(starting: asyncio.Future) -> None:
+    try:
+        handle = await asyncio.wait_for(starting, START_GRACE_S)
+    except BaseException:  # it never started (or failed to): nothing to kill
+        return
+    await _quietly(handle.kill())
 
 
 async def _wait(handle) -> int:

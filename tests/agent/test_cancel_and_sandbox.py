@@ -226,6 +226,8 @@ def test_reset_sandbox_gives_a_fresh_one_and_the_model_is_told(claude, provider)
     told = json.dumps(claude.requests[2].messages[-1])
     assert re.search(r"restart|new sandbox|fresh sandbox|reset|state .{0,20}(lost|gone)", told, re.I), (
         f"the model must be told the sandbox was reset: {told[:600]}")
+    everything_sent = json.dumps(claude.requests[-1].messages)
+    assert everything_sent.count("Note: the sandbox") == 1, f"one note about the reset, not two: {everything_sent}"
 
 
 def test_sandbox_that_cannot_start_is_reported_in_plain_words(claude):
@@ -306,3 +308,64 @@ def test_workspace_listing_and_zip_do_not_follow_symlinked_folders(claude, provi
     assert not [p for p in listed if "/loop/" in p or "/root/" in p or p.endswith("/pw")], listed
     names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
     assert "proj/a.txt" in names and not [n for n in names if "loop/" in n or "root/" in n or n == "pw"], names
+
+
+def test_reset_while_a_tool_runs_stops_it_and_never_runs_it_again(claude, provider):
+    """The user threw the sandbox away on purpose: the running command must not silently re-run in the new one."""
+    slow = ToolUse("run_command", {"command": "echo ran >> /home/user/runs.txt; sleep 20; echo finished"})
+    check = ToolUse("run_command", {"command": "cat /home/user/runs.txt 2>/dev/null || echo no-runs"})
+    claude.push(tool_reply(slow), tool_reply(check), text_reply("Done."))
+    fired: dict = {}
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            loop = asyncio.get_running_loop()
+
+            def on_event(ev):
+                if isinstance(ev, ToolRunning) and not fired:
+                    fired["task"] = loop.create_task(_reset_soon(s))
+
+            turn = await collect(s, "run it", on_event=on_event, timeout=90)
+            await fired["task"]
+            return turn
+
+    turn = run(scenario())
+    finished = [e for e in turn.events if type(e).__name__ == "ToolFinished"]
+    assert len(finished) == 2, turn.describe()
+    stopped, checked = finished
+    assert stopped.result.is_error and "reset" in stopped.result.display_output, stopped.result.display_output
+    assert "finished" not in stopped.result.display_output
+    assert checked.result.display_output.strip().endswith("no-runs"), (
+        f"the command ran again in the fresh sandbox: {checked.result.display_output!r}")
+
+
+async def _reset_soon(session) -> None:
+    await asyncio.sleep(1.0)
+    await session.reset_sandbox()
+
+
+@pytest.mark.parametrize("delay", [0.005, 0.015])
+def test_stop_while_a_command_is_still_starting_leaves_nothing_running(claude, provider, delay):
+    """Stop can land while the start request is in flight: the command may already run in the sandbox and must
+    be killed anyway (it used to keep running, unseen)."""
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            claude.push(tool_reply(ToolUse("run_command", {"command": "true"})), text_reply("warm"))
+            await collect(s, "warm up", timeout=60)
+            claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 37"})))
+            loop = asyncio.get_running_loop()
+
+            def on_event(ev):
+                if isinstance(ev, ToolRunning):
+                    loop.call_later(delay, s.cancel)
+
+            await collect(s, "slow", on_event=on_event, timeout=60)
+            claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 0.5; pgrep -a -x sleep || echo none"})),
+                        text_reply("ok"))
+            return await collect(s, "check", timeout=60)
+
+    check = run(scenario())
+    out = check.finished_by_name("run_command").result.display_output
+    assert "sleep 37" not in out, f"the stopped command is still running: {out!r}"
+    assert "none" in out
