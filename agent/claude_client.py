@@ -1,37 +1,64 @@
-"""The Anthropic client the agent uses: the SDK's own, with one guard against long silent waits.
+"""The Anthropic client the agent uses: the SDK's own, without its retries, with a deadline for the first answer.
 
-The SDK retries 408/409/429/5xx and connection errors before a stream starts, honouring ``retry-after`` however
-long it is. A person watching the page would see nothing for minutes; so when the server asks for a wait longer
-than ``MAX_SILENT_WAIT_S`` the request is not retried by the SDK and the turn ends at once with a plain message
-saying how long to wait (agent/failures.py).
+Who retries: the agent loop, only (agent/loop.py). The SDK's built-in retries are switched off
+(``max_retries=0``) because they are silent (a person sees nothing while the SDK sleeps and tries again) and
+because each of the loop's attempts would otherwise run up to ``1 + max_retries`` SDK attempts, multiplying the
+two. The loop's retries are announced with ``Error(retrying=True)``, cover what the SDK cannot retry (a stream
+that fails after it opened but before anything of it was shown), and follow ``Failure.transient``
+(agent/failures.py), which refuses to wait out a ``retry-after`` longer than ``MAX_SILENT_WAIT_S``.
+
+Timeouts: ``AGENT_API_TIMEOUT`` is the silence tolerated *inside* a reply (the HTTP read timeout; Claude may
+think for a while between events). Before the reply starts, a server that accepts the connection but never
+answers would hold a turn that long without a word; so each attempt must get its response headers within
+``MAX_SILENT_WAIT_S`` (or ``AGENT_API_TIMEOUT`` if shorter), else it fails as a timeout and the loop announces
+a retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anthropic
+import httpx2
+from anthropic import Middleware
 
 from agent.config import Settings
+from agent.failures import MAX_SILENT_WAIT_S
 
-MAX_SILENT_WAIT_S = 20.0
+__all__ = ["MAX_SILENT_WAIT_S", "FirstAnswerDeadline", "make_client", "first_answer_deadline"]
+
+CONNECT_TIMEOUT_S = 10.0
 
 
-class AgentClaudeClient(anthropic.AsyncAnthropic):
-    def _should_retry(self, response: Any) -> bool:  # SDK hook (private API; the fallback keeps SDK behaviour)
+class FirstAnswerDeadline(Middleware):
+    """SDK middleware: one attempt must receive its response headers within ``seconds``.
+
+    The middleware chain runs once per HTTP attempt and returns as soon as the headers are in (streamed bodies
+    are read later, under the client's read timeout), so this bounds only the wait for the reply to start.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def handle_async(self, request: Any, call_next: Any) -> Any:
         try:
-            wait = self._parse_retry_after_header(response.headers)
-        except Exception:
-            wait = None
-        if wait is not None and wait > MAX_SILENT_WAIT_S:
-            return False
-        return super()._should_retry(response)
+            return await asyncio.wait_for(call_next(request), self.seconds)
+        except asyncio.TimeoutError:
+            opts = request.options
+            raise anthropic.APITimeoutError(request=httpx2.Request(opts.method, opts.url)) from None
+
+
+def first_answer_deadline(settings: Settings) -> float:
+    """Seconds an attempt may wait for its response headers."""
+    return min(MAX_SILENT_WAIT_S, settings.api_timeout_s)
 
 
 def make_client(settings: Settings) -> anthropic.AsyncAnthropic:
-    return AgentClaudeClient(
+    return anthropic.AsyncAnthropic(
         api_key=settings.anthropic_api_key,
         base_url=settings.anthropic_base_url,
-        max_retries=settings.api_max_retries,
-        timeout=anthropic.Timeout(settings.api_timeout_s, connect=10.0),
+        max_retries=0,  # the loop owns retries (module docstring)
+        timeout=anthropic.Timeout(settings.api_timeout_s, connect=min(CONNECT_TIMEOUT_S, settings.api_timeout_s)),
+        middleware=[FirstAnswerDeadline(first_answer_deadline(settings))],
     )

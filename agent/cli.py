@@ -4,9 +4,10 @@
     python -m agent                                             # interactive chat (Ctrl-D or Ctrl-C to leave)
     python -m agent --json "..."                                # one JSON event per line (Event.to_dict())
 
-Exit status 0 when the turn(s) ended normally; otherwise non-zero with exactly one plain line on stderr
-(1: the turn failed, 2: configuration problem such as a missing key, 130: stopped with Ctrl-C).
-The sandbox and the embedded local sandbox server are always shut down on exit.
+Exit status 0 when the turn(s) ended normally; otherwise non-zero with one plain line on stderr saying why
+(1: the turn failed, 2: configuration problem such as a missing key or a broken .env line, 130: stopped with
+Ctrl-C). Plain mode also puts a short line on stderr for each announced retry, and a warning for a model the
+installed SDK lists as deprecated. The sandbox and the embedded local sandbox server are always shut down on exit.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 import threading
 import warnings
+from pathlib import Path
 from typing import TextIO
 
 from agent.config import Settings
@@ -46,13 +49,21 @@ class _Outcome:
 
 
 class PlainPrinter:
-    """Readable terminal output: the answer's text as it streams, tool steps as short indented lines."""
+    """Readable terminal output: the answer's text as it streams, tool steps as short indented lines.
 
-    def __init__(self, out: TextIO) -> None:
+    Retry notices go to ``err`` (they are about the connection, not the answer). A tool result that was cut for
+    the model and whose output was not streamed live (read_file) is saved whole to a file under ``outputs_dir``
+    and its path printed: the person can read all of it without flooding the terminal.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO | None = None, outputs_dir: Path | None = None) -> None:
         self.out = out
+        self.err = err if err is not None else sys.stderr
+        self.outputs_dir = outputs_dir
         self.at_line_start = True
         self.in_thinking = False
         self.color = out.isatty()
+        self.streamed: set[str] = set()  # tool call ids whose output was printed live
 
     def _write(self, text: str) -> None:
         if text:
@@ -82,6 +93,7 @@ class PlainPrinter:
         elif isinstance(ev, ToolRunning):  # (ToolStarted is not printed: the summary needs the full input)
             self._line(f"▶ {ev.name}: {_summary(ev.name, ev.input)}")
         elif isinstance(ev, ToolOutput):
+            self.streamed.add(ev.id)
             for line in ev.text.splitlines() or [""]:
                 self._line(self._dim(f"  │ {line}"))
         elif isinstance(ev, ToolFinished):
@@ -91,9 +103,16 @@ class PlainPrinter:
             first = r.output.strip().splitlines()[-1] if r.is_error and r.output.strip() else ""
             tail = f" — {first[:200]}" if first else ""
             self._line(f"{mark} {ev.name} ({ev.duration:.1f} s){arts}{tail}")
+            if r.full_output is not None and r.full_output != r.output and ev.id not in self.streamed:
+                self._line(self._dim(f"  │ {self._save_full(ev.id, r.full_output)}"))
         elif isinstance(ev, SandboxStatus):
             if ev.state == "restarted":
                 self._line(self._dim(f"[sandbox restarted: {ev.message}]"))
+        elif isinstance(ev, Error) and ev.retrying:
+            if not self.at_line_start:
+                self._write("\n")
+            self.err.write(ev.message.replace("\n", " ").strip() + "\n")
+            self.err.flush()
         elif isinstance(ev, Error) and ev.kind == "sandbox":  # the turn goes on; fatal errors go to stderr
             self._line(self._dim(f"[{ev.message}]"))
         elif isinstance(ev, Done):
@@ -101,6 +120,39 @@ class PlainPrinter:
                 self._line(self._dim("[the reply was cut off at the output limit; send \"continue\" for the rest]"))
             if not self.at_line_start:
                 self._write("\n")
+
+
+    def _save_full(self, call_id: str, text: str) -> str:
+        """Write the uncut output to a file; the words to print about it."""
+        size = _size(text.encode("utf-8", "replace"))
+        try:
+            if self.outputs_dir is None:
+                self.outputs_dir = Path(tempfile.mkdtemp(prefix="agent-outputs-"))
+            path = self.outputs_dir / f"{''.join(c for c in call_id if c.isalnum() or c in '_-') or 'tool'}.txt"
+            path.write_text(text, encoding="utf-8", errors="replace")
+        except OSError:
+            return f"(the full output, {size}, was shortened for Claude and could not be saved)"
+        return f"(Claude got a shortened copy; the full output, {size}, is in {path})"
+
+
+def deprecation_warning(model: str) -> str | None:
+    """One plain line if the installed anthropic SDK lists ``model`` as deprecated (its own warning is muted)."""
+    tables: list[dict] = []
+    try:
+        from anthropic.resources.messages.messages import DEPRECATED_MODELS as table
+        tables.append(dict(table))
+    except Exception:
+        pass
+    try:
+        from anthropic._data import DEPRECATED_MODELS as data_table
+        tables.append(dict(data_table))
+    except Exception:
+        pass
+    for table in tables:
+        if model in table:
+            return (f"Warning: the model {model} is deprecated (end of life: {table[model]}); "
+                    "pick a current one with --model.")
+    return None
 
 
 def _size(data: bytes | str) -> str:
@@ -190,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     missing = settings.missing_key_message()
     if missing:
         return fail(missing, EXIT_CONFIG)
+    deprecated = deprecation_warning(settings.model)
+    if deprecated:
+        sys.stderr.write(deprecated + "\n")
+        sys.stderr.flush()
 
     from agent.sandbox import SandboxProvider
     from agent.session import AgentSession
@@ -202,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
     else:
-        show = PlainPrinter(sys.stdout).show
+        show = PlainPrinter(sys.stdout, sys.stderr).show
 
     interactive = not args.prompt
     with asyncio.Runner() as runner:

@@ -8,18 +8,72 @@ never reach a log by accident.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from agent.models import DEFAULT_MODEL
 
 SandboxChoice = Literal["auto", "local", "e2b"]
 
 APP_NAME = "claude-coding-agent"
+CHECKOUT = Path(__file__).resolve().parent.parent  # where app.py and scripts/run.sh live
+ENV_FILE_VAR = "AGENT_ENV_FILE"  # an explicit .env path; set but empty: read no .env at all
+
+
+class EnvFileError(ValueError):
+    """A ``.env`` file that cannot be read as a whole: plain words naming the file and line, never a value."""
+
+
+def find_env_file(env: Mapping[str, str], cwd: Path, checkout: Path = CHECKOUT) -> Path | None:
+    """Which ``.env`` to read.
+
+    ``AGENT_ENV_FILE`` when set (empty: none). Otherwise ``.env`` in the working directory, else the one in the
+    checkout: the page is started from the checkout (scripts/run.sh), and someone running ``python -m agent``
+    from a project folder expects the key they put next to app.py to work there too. A working-directory
+    ``.env`` wins as a whole (the two are not merged), so a project can bring its own settings.
+    """
+    if ENV_FILE_VAR in env:
+        raw = env[ENV_FILE_VAR].strip()
+        if not raw:
+            return None
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            path = cwd / path
+        if not path.is_file():
+            raise EnvFileError(f"{ENV_FILE_VAR} names {path}, which is not a file.")
+        return path
+    for folder in (cwd, checkout):
+        if (folder / ".env").is_file():
+            return folder / ".env"
+    return None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of one ``.env`` file; EnvFileError for a line python-dotenv cannot parse or a binary file.
+
+    python-dotenv itself skips a bad line with a log warning, so a missing closing quote on the key's line used
+    to end in "No Anthropic API key is set". The message names the file and line numbers only: the line's text
+    may hold a key.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EnvFileError(f"{path} is not a text file (it is not UTF-8). A .env file holds NAME=value lines; "
+                           "fix or remove it.") from None
+    except OSError as exc:
+        raise EnvFileError(f"{path} cannot be read ({exc.strerror or 'unreadable'}).") from None
+    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+    if bad:
+        where = f"line {bad[0]}" if len(bad) == 1 else "lines " + ", ".join(map(str, bad[:5]))
+        raise EnvFileError(f"{path}: {where} could not be read (a NAME=value line with an unclosed quote or "
+                           "stray characters?). Fix it and start again.")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -41,22 +95,29 @@ class Settings:
     sandbox_idle_timeout_s: int = 900  # sandbox lifetime, restarted on every use (sliding)
     max_tokens: int = 16000  # output tokens per model request
     thinking: bool = True  # adaptive thinking, summarized
-    api_max_retries: int = 4  # SDK retries before a stream starts (429/5xx/connection)
-    api_timeout_s: float = 300.0  # longest silence tolerated on a model stream
+    api_max_retries: int = 2  # the loop's announced retries of a request nothing of which was shown (SDK: none)
+    api_timeout_s: float = 300.0  # longest silence tolerated inside a model stream (its start: at most 20 s)
     local_allow_internet: bool = False  # local sandboxes share the host network (off: loopback only)
     local_allow_unisolated: bool = False  # run local sandboxes without the bubblewrap jail (unsafe; last resort)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> "Settings":
-        """Read settings from ``env`` (default ``os.environ``) over the values in ``.env`` (real env wins)."""
+        """Read settings from ``env`` (default ``os.environ``) over the values of a ``.env`` file (real env wins).
+
+        ``dotenv_path=".env"`` (the default) means the lookup of ``find_env_file``; another path reads exactly
+        that file if it exists; ``None`` reads none. Raises ValueError (EnvFileError) with plain words for a
+        setting or a ``.env`` file that cannot be used.
+        """
+        source = os.environ if env is None else env
         values: dict[str, str] = {}
         if dotenv_path is not None:
-            path = Path(dotenv_path)
-            if not path.is_file() and not path.is_absolute():
-                path = Path(__file__).resolve().parent.parent / path  # next to app.py when run from elsewhere
-            if path.is_file():
-                values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-        values.update(os.environ if env is None else env)
+            if str(dotenv_path) == ".env":
+                path = find_env_file(source, Path.cwd())
+            else:
+                path = Path(dotenv_path) if Path(dotenv_path).is_file() else None
+            if path is not None:
+                values.update(read_env_file(path))
+        values.update(source)
 
         def get(name: str) -> str | None:
             v = values.get(name)

@@ -1,7 +1,8 @@
 """Typed events: the one stream the agent loop produces and every consumer (page, CLI, tests) reads.
 
 Every event is a frozen dataclass with a ``type`` tag. ``to_dict()`` gives the JSON shape the CLI's
-``--json`` mode prints (one object per line). Nothing here imports a UI toolkit.
+``--json`` mode prints (one object per line); a tool result carries ``full_output`` (the uncut text) only when
+the model got a shortened ``output``. Nothing here imports a UI toolkit.
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ class _Event:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, ToolResult):
-        return {
+        out = {
             "output": value.output,
             "is_error": value.is_error,
             "artifacts": [a.to_dict() for a in value.artifacts],
         }
+        if value.full_output is not None and value.full_output != value.output:
+            out["full_output"] = value.full_output  # the uncut text; "output" is what the model got
+        return out
     if isinstance(value, Usage):
         return dataclasses.asdict(value)
     return value

@@ -4,6 +4,10 @@ One function, ``describe_api_failure``, maps whatever the anthropic SDK raised (
 ``StreamCutOff`` for a stream that ended without ``message_stop``) to a ``Failure``: an event kind,
 a message without any technical noise or key material, whether a retry by us is safe, and the
 server's suggested wait.
+
+Retries are owned by the agent loop alone (the SDK client is built with ``max_retries=0``, see
+agent/claude_client.py), so ``transient`` here decides every retry: a wait the server asks for that is longer
+than ``MAX_SILENT_WAIT_S`` is never waited out; the turn ends at once saying how long to wait.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from dataclasses import dataclass
 
 import anthropic
 import httpx2
+
+
+MAX_SILENT_WAIT_S = 20.0  # the longest wait (server-requested or a silent server) before the person hears of it
 
 
 class StreamCutOff(Exception):
@@ -74,17 +81,35 @@ def _wait_words(seconds: float | None) -> str:
     return f"Wait about {round(seconds / 60)} minutes"
 
 
-def describe_api_failure(exc: BaseException, model: str) -> Failure:
+DROPPED = Failure("connection", "The connection to Claude dropped in the middle of the reply. "
+                  "Send your message again to continue.", transient=True)
+
+
+def _may_wait(seconds: float | None) -> bool:
+    """A retry is worth it only if the server's requested wait (if any) is short enough to wait out."""
+    return seconds is None or seconds <= MAX_SILENT_WAIT_S
+
+
+def describe_api_failure(exc: BaseException, model: str, *, mid_stream: bool = False) -> Failure:
+    """Plain words for ``exc``.
+
+    ``mid_stream``: the response stream was already open (the caller got a stream back from
+    ``messages.create``) when ``exc`` was raised. Without it the classifier still recognises errors raised by
+    the HTTP layer while reading a stream (the SDK wraps everything raised before the stream opens in
+    ``APIConnectionError`` / ``APITimeoutError``, and nothing after), so both ways give the right words.
+    """
     if isinstance(exc, StreamCutOff):
-        return Failure("connection", "The connection to Claude dropped in the middle of the reply. "
-                       "Send your message again to continue.", transient=True)
-    if isinstance(exc, anthropic.APITimeoutError):
+        return DROPPED
+    raw_transport = isinstance(exc, httpx2.TransportError) and not isinstance(exc, anthropic.APIError)
+    in_stream = mid_stream or raw_transport
+    if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
+        if in_stream:
+            return Failure("timeout", "Claude stopped answering in the middle of the reply. Send your message "
+                           "again.", transient=True)
         return Failure("timeout", "Claude did not answer in time. Try again in a moment.", transient=True)
-    # Errors while reading an already-started stream are raised by the HTTP layer itself, not wrapped by the SDK.
-    if isinstance(exc, httpx2.TimeoutException):
-        return Failure("timeout", "Claude stopped answering in the middle of the reply. Send your message again.",
-                       transient=True)
     if isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError)):
+        if in_stream:
+            return DROPPED
         return Failure("connection", "Could not reach Claude's API (the connection failed). Check the network "
                        "or ANTHROPIC_BASE_URL, then try again.", transient=True)
     if isinstance(exc, anthropic.APIStatusError):
@@ -99,10 +124,11 @@ def describe_api_failure(exc: BaseException, model: str) -> Failure:
         if status == 429 or etype == "rate_limit_error":
             wait = _retry_after(exc)
             return Failure("rate_limit", f"Claude's API is rate-limiting this key (429). {_wait_words(wait)}, "
-                           "then send your message again.", transient=False, retry_after=wait)
+                           "then send your message again.", transient=_may_wait(wait), retry_after=wait)
         if status == 529 or etype == "overloaded_error":
+            wait = _retry_after(exc)
             return Failure("overloaded", "Claude is overloaded right now (529). Wait a minute and send your "
-                           "message again.", transient=True, retry_after=_retry_after(exc))
+                           "message again.", transient=_may_wait(wait), retry_after=wait)
         if status == 404 or etype == "not_found_error":
             return Failure("bad_request", f"The model {model} was not found (404). Pick another model.",
                            transient=False)
@@ -116,9 +142,13 @@ def describe_api_failure(exc: BaseException, model: str) -> Failure:
             detail = f" ({scrub(emsg)})" if emsg else ""
             return Failure("bad_request", f"Claude's API refused the request as invalid{detail}. Start a new "
                            "chat if this keeps happening.", transient=False)
-        if status >= 500 or etype == "api_error" or status == 200:
-            return Failure("server", "Claude's API had an internal error. Send your message again in a moment.",
+        if status == 408:
+            return Failure("timeout", "Claude did not answer in time (408). Try again in a moment.",
                            transient=True)
+        if status >= 500 or etype == "api_error" or status in (200, 409):
+            wait = _retry_after(exc)
+            return Failure("server", "Claude's API had an internal error. Send your message again in a moment.",
+                           transient=_may_wait(wait), retry_after=wait)
         return Failure("server", f"Claude's API answered with an error (HTTP {status}). Try again in a moment.",
                        transient=False)
     return Failure("server", "Something went wrong while talking to Claude. Try again.", transient=False)
