@@ -318,7 +318,6 @@ class Guest:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_prefer_for_oom_kill,
             )
         except OSError as exc:
             raise _os_error(exc, req["cmd"]) from None
@@ -475,15 +474,6 @@ class Guest:
         return {}
 
 
-def _prefer_for_oom_kill() -> None:
-    """In the child before exec: when the sandbox runs out of memory, kill a command or kernel, not this daemon."""
-    try:
-        with open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write("500")
-    except OSError:
-        pass
-
-
 def _kill_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
@@ -515,8 +505,9 @@ def _forbid_tracing() -> None:
 
 def _limit_self(max_processes: int, max_data_bytes: int) -> None:
     """Rlimits inherited by everything the sandbox runs (see jail.JailPlan.guest_limits); a cgroup, where there is
-    one, caps the sandbox as a whole as well. Also volunteer this daemon for the kernel's OOM killer ahead of the
-    host's own processes (its children volunteer more, see _prefer_for_oom_kill)."""
+    one, caps the sandbox as a whole as well. Also volunteer the whole sandbox (inherited) for the kernel's OOM
+    killer ahead of the host's own processes; among equals it kills the biggest, a bomb rather than this daemon.
+    Runs first: once non-dumpable or switched to the sandbox user, /proc/self is no longer writable."""
     for kind, value in ((resource.RLIMIT_NPROC, max_processes), (resource.RLIMIT_DATA, max_data_bytes)):
         if value > 0:
             try:
@@ -525,7 +516,7 @@ def _limit_self(max_processes: int, max_data_bytes: int) -> None:
                 pass
     try:
         with open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write("300")
+            adj.write("500")
     except OSError:
         pass
 
@@ -551,9 +542,9 @@ def _become_sandbox_user() -> None:
 
 
 if __name__ == "__main__":
-    _become_sandbox_user()
-    _forbid_tracing()
     if len(sys.argv) >= 4:
         _limit_self(int(sys.argv[2]), int(sys.argv[3]))
+    _become_sandbox_user()
+    _forbid_tracing()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(main(int(sys.argv[1])))
