@@ -18,9 +18,9 @@ from typing import Any, AsyncIterator
 
 import gradio as gr
 
-from agent.events import Done, Error, SandboxStatus, UsageUpdate
+from agent.events import Done, Error, SandboxStatus, ToolFinished, UsageUpdate
 from webui.pacing import Pacer
-from webui.render import STOPPED_MARK, TurnRenderer
+from webui.render import STOPPED_MARK, STOPPED_NOTE, TurnRenderer
 from webui.sessions import BrowserSession, SessionRegistry
 from webui.status import safe_usage, sandbox_line, usage_line
 from webui.workspace import find_served_port
@@ -122,6 +122,7 @@ class ChatController:
         session.turn_task = pump
         pacer = Pacer(min_interval=self.min_interval)
         status_dirty = True
+        port_dirty = False  # a tool finished: its output may name the port a web server listens on
         finished = False
         try:
             while True:
@@ -140,19 +141,21 @@ class ChatController:
                     renderer.feed(item)
                     if isinstance(item, (SandboxStatus, UsageUpdate, Done)):
                         status_dirty = True
+                    if isinstance(item, ToolFinished):
+                        port_dirty = status_dirty = True
                     item = queue.get_nowait() if not queue.empty() else None
                 if finished:
                     break
                 if renderer.changed and pacer.due():
                     pacer.before_yield()
-                    yield self._frame(session, renderer, status_dirty)
+                    yield self._frame(session, renderer, status_dirty, with_port=port_dirty)
                     pacer.after_yield()
-                    status_dirty = False
+                    status_dirty = port_dirty = False
             if session.stop_requested:
                 renderer.stop()
             if not renderer.finished and not session.stop_requested:
                 renderer.add_note(GENERIC_FAILURE)
-            yield self._frame(session, renderer, True, final=True)
+            yield self._frame(session, renderer, True, with_port=True)
         finally:
             if not finished:
                 # Gradio closed us (Stop or tab gone): make the agent stop; the pump finishes the turn alone.
@@ -161,13 +164,17 @@ class ChatController:
                 session.turn = None
 
     def _frame(
-        self, session: BrowserSession, renderer: TurnRenderer, with_status: bool, final: bool = False
+        self, session: BrowserSession, renderer: TurnRenderer, with_status: bool, with_port: bool = False
     ) -> tuple[Any, Any, Any, Any]:
-        """(turn messages, status line, usage line, preview port): unchanged parts are skipped to keep yields small."""
+        """(turn messages, status line, usage line, preview port): unchanged parts are skipped to keep yields small.
+
+        The port is looked for after each finished tool (not only at the end of the turn), so the Preview field
+        shows a server's port as soon as the step that started it is done.
+        """
         messages = renderer.messages()
         if not with_status:
             return messages, gr.skip(), gr.skip(), gr.skip()
-        port = find_served_port(renderer.tool_texts()) if final else None
+        port = find_served_port(renderer.tool_texts()) if with_port else None
         return messages, self.status_text(session), self.usage_text(session), port if port else gr.skip()
 
     async def _pump(self, session: BrowserSession, text: str, files: list[Path], queue: asyncio.Queue) -> None:
@@ -186,11 +193,22 @@ class ChatController:
 
     # ----- Stop -----------------------------------------------------------------------------------------------
     def stop(self, chat_value: list | None, request: gr.Request) -> tuple[list, list]:
-        """Fast (queue=False) Stop listener: cancel model + code, and mark pending steps stopped on the page."""
+        """Fast (queue=False) Stop listener: cancel model + code, mark pending steps stopped, say "Stopped." once.
+
+        Gradio cancels the turn's handler at the same moment, so the renderer's own final frame (with its note)
+        never reaches the page: the page's copy is marked here. Only the page changes; the agent's transcript
+        is wound down by the agent itself.
+        """
         session = self.registry.get(getattr(request, "session_hash", None))
+        # A turn that already ran to its end (Stop clicked as it finished) gets no "Stopped." under its answer.
+        # Gradio's own cancel often lands first: then the handler has already asked the agent to stop.
+        task = session.turn_task if session is not None else None
+        running = session is None or session.stop_requested or (task is not None and not task.done())
         if session is not None:
             session.request_stop()
         value = mark_pending_stopped(list(chat_value or []))
+        if running:
+            value = add_stopped_note(value)
         return value, value
 
     # ----- sandbox --------------------------------------------------------------------------------------------
@@ -249,6 +267,28 @@ def mark_pending_stopped(messages: list) -> list:
             msg["metadata"] = new_meta
         else:
             msg.metadata = new_meta
+    return messages
+
+
+def _text_of(message: Any) -> str:
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def add_stopped_note(messages: list) -> list:
+    """Append a plain "■ Stopped." reply unless the turn already ends with one (Stop pressed twice, late frame).
+
+    Without it, a turn stopped while Claude was thinking or writing looks like it simply ended.
+    """
+    if not messages:  # nothing on the page: nothing was stopped
+        return messages
+    if _role(messages[-1]) == "assistant" and _text_of(messages[-1]).strip() in (STOPPED_NOTE, "Stopped."):
+        return messages
+    messages.append({"role": "assistant", "content": STOPPED_NOTE})
     return messages
 
 

@@ -39,8 +39,9 @@ MAX_INPUT_CHARS = 12_000
 MAX_OUTPUT_CHARS = 12_000
 SUMMARY_CHARS = 60
 
-FAILED_MARK = "✗"
+FAILED_MARK = "⚠️"  # has a plain-text glyph in common fonts too, unlike ❌
 STOPPED_MARK = "■"
+STOPPED_NOTE = f"{STOPPED_MARK} Stopped."
 
 _LANGS = {
     ".py": "python", ".js": "javascript", ".jsx": "jsx", ".ts": "typescript", ".tsx": "tsx",
@@ -69,8 +70,36 @@ def clip_middle(text: str, limit: int) -> str:
 
 
 def one_line(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """Whitespace folded to single spaces and cut to ``limit`` characters (plain text: escape it afterwards)."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ASCII_PUNCTUATION = frozenset("!\"#$%'()*+,-./:;=?@[\\]^_`{|}~")
+
+
+def inert(text: str) -> str:
+    """Plain text that reads the same after Gradio's Markdown + HTML rendering of a step title.
+
+    Gradio renders ``metadata["title"]`` as Markdown with HTML allowed, so a command like ``echo '<h1>x</h1>'``
+    would become a heading and ``<img src=...>`` a live image. ``<``, ``>`` and ``&`` become entities (a
+    backslash would keep ``&lt;`` from being decoded); every other ASCII punctuation mark gets a backslash,
+    which CommonMark allows for all of them, so ``*``, ``_``, backticks, ``[]``, ``#``, list markers and
+    autolinks stay literal. A zero-width space after each ``$`` keeps ``$$`` from starting LaTeX.
+    Escape after cutting text to length, never before, so no entity or escape is cut in half.
+    """
+    out: list[str] = []
+    for ch in text:
+        if ch in _HTML_ENTITIES:
+            out.append(_HTML_ENTITIES[ch])
+        elif ch == "$":
+            out.append("\\$\u200b")
+        elif ch in _ASCII_PUNCTUATION:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
@@ -87,10 +116,13 @@ def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
     return ""
 
 
-def tool_title(name: str, tool_input: dict[str, Any], mark: str = "") -> str:
+def tool_title(name: str, tool_input: dict[str, Any], mark: str = "", suffix: str = "") -> str:
+    """The step title, safe to hand to Gradio: the model's text in it is made inert (see ``inert``)."""
     summary = tool_summary(name, tool_input)
-    title = f"{name} · {summary}" if summary else name
-    return f"{mark} {title}" if mark else title
+    title = inert(f"{name} · {summary}" if summary else name)
+    if mark:
+        title = f"{mark} {title}"
+    return f"{title}{suffix}"
 
 
 def _lang_for_path(path: str) -> str:
@@ -190,7 +222,8 @@ class _ToolBlock(_Block):
 
     def materialize(self) -> None:
         mark = {"failed": FAILED_MARK, "stopped": STOPPED_MARK}.get(self.state, "")
-        meta: dict[str, Any] = {"title": tool_title(self.name, self.input, mark), "id": self.tool_id}
+        suffix = " — failed" if self.state == "failed" else ""
+        meta: dict[str, Any] = {"title": tool_title(self.name, self.input, mark, suffix), "id": self.tool_id}
         if self.pending:
             meta["status"] = "pending"
             meta["log"] = "writing…" if self.state == "writing" else (
@@ -198,7 +231,7 @@ class _ToolBlock(_Block):
             )
         else:
             meta["status"] = "done"
-            if self.state in ("failed", "stopped"):
+            if self.state == "stopped":  # a failed step says so in its title already
                 meta["log"] = self.state
             if self.duration is not None:
                 meta["duration"] = round(self.duration, 2)
@@ -247,6 +280,14 @@ class _InlineSink:
         return _inline_artifact(artifact)
 
 
+# Events that start a new visible item, so the thought before them is over. Sandbox status and usage are not
+# among them: they arrive mid-thought (the sandbox boots while the model thinks) and must not split one
+# thinking block into two "Thinking" steps.
+_ENDS_THINKING = (
+    TextDelta, ToolStarted, ToolInputDelta, ToolRunning, ToolOutput, ToolFinished, Error, Done,
+)
+
+
 class TurnRenderer:
     """Accumulates one turn's events; ``messages()`` returns the turn's chat messages so far."""
 
@@ -263,7 +304,7 @@ class TurnRenderer:
     # ----- feeding -------------------------------------------------------------------------------------------
     def feed(self, event: Any) -> None:
         now = self._clock()
-        if not isinstance(event, ThinkingDelta) and self._thinking is not None:
+        if self._thinking is not None and isinstance(event, _ENDS_THINKING):
             self._thinking.finish(now)
             self._thinking = None
         if isinstance(event, (TextDelta, ThinkingDelta, ToolStarted)):
@@ -312,7 +353,7 @@ class TurnRenderer:
             self.feed(event)
         return self
 
-    def stop(self, note: str = "Stopped.") -> None:
+    def stop(self, note: str = STOPPED_NOTE) -> None:
         """Mark every pending step as stopped (the person pressed Stop); safe to call more than once."""
         now = self._clock()
         if self._thinking is not None:
@@ -392,9 +433,15 @@ class TurnRenderer:
     def _sandbox_note(self, event: SandboxStatus) -> None:
         if event.state == "failed":
             detail = f": {event.message}" if event.message else "."
-            self._blocks.append(_NoteBlock(f"⚠️ The sandbox could not be started{detail}"))
+            note = _NoteBlock(f"⚠️ The sandbox could not be started{detail}")
         elif event.state == "restarted":
-            self._blocks.append(_NoteBlock("ℹ️ The sandbox was restarted; files and variables from before are gone."))
+            note = _NoteBlock("ℹ️ The sandbox was restarted; files and variables from before are gone.")
+        else:
+            return
+        if self._thinking is not None:  # goes above the open thought, which keeps streaming as one step
+            self._blocks.insert(self._blocks.index(self._thinking), note)
+        else:
+            self._blocks.append(note)
 
     def _error(self, event: Error) -> None:
         if event.kind == "cancelled":
