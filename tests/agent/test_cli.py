@@ -17,10 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(claude, tmp_path: Path, *args: str, env: dict | None = None, stdin: str | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the CLI from an empty directory (so no .env is read) with the stand-in and a local sandbox."""
+         timeout: float = 120, dotenv: bool = False) -> subprocess.CompletedProcess:
+    """Run the CLI in ``tmp_path`` with the stand-in and a local sandbox.
+
+    Without ``dotenv`` no .env is read at all (AGENT_ENV_FILE set empty): not the working directory's, and not
+    the checkout's, which the CLI falls back to and a developer may have filled with real settings.
+    """
     env = dict(claude.env() if env is None else env)
     env.update(AGENT_SANDBOX="local", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    if dotenv:
+        env.pop("AGENT_ENV_FILE", None)
+    else:
+        env["AGENT_ENV_FILE"] = ""
     try:
         return subprocess.run([sys.executable, "-m", "agent", *args], cwd=tmp_path, env=env, input=stdin,
                               capture_output=True, text=True, timeout=timeout)
