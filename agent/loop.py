@@ -21,6 +21,7 @@ import anthropic
 import httpx2
 import jiter
 
+from agent.claude_client import MAX_SILENT_WAIT_S
 from agent.config import Settings
 from agent.events import (
     Error,
@@ -57,6 +58,10 @@ class ToolCall:
     input: dict[str, Any]
     task: asyncio.Task[ToolResult] | None = None
     result: ToolResult | None = None  # set at once when the call is refused (bad input, limit)
+    started_at: float | None = None  # time.monotonic() when its task started
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started_at is None else time.monotonic() - self.started_at
 
 
 @dataclass
@@ -151,7 +156,13 @@ class AgentLoop:
                         "Send a message such as \"continue\" to let it go on.")))
                     return "tool_limit"
                 continue
-            if reply.stop_reason == "pause_turn":
+            if reply.stop_reason == "pause_turn":  # the server paused a long turn: resume it, within the step limit
+                self.steps += 1
+                if self.steps >= self.settings.max_tool_steps:
+                    self.emit(Error(kind="limit", message=(
+                        f"Stopped after {self.settings.max_tool_steps} steps in one turn (the AGENT_MAX_TOOL_STEPS "
+                        "limit). Send a message such as \"continue\" to let it go on.")))
+                    return "tool_limit"
                 continue
             if reply.stop_reason == "max_tokens":
                 self.emit(Error(kind="limit", message=(
@@ -181,13 +192,20 @@ class AgentLoop:
                     self.thinking = False
                     continue
                 failure = describe_api_failure(exc, self.settings.model)
-                if failure.transient and not reply.emitted and attempt < OWN_RETRIES:
+                wait_ok = (failure.retry_after or 0) <= MAX_SILENT_WAIT_S  # never a long silent wait
+                if failure.transient and not reply.emitted and attempt < OWN_RETRIES and wait_ok:
                     wait = failure.retry_after or OWN_BACKOFF_S[attempt]
                     attempt += 1
                     self.emit(Error(kind=failure.kind, message=failure.retry_message(wait),
                                     retrying=True, retry_after=wait))
                     await asyncio.sleep(wait)
                     continue
+                try:  # tools that already started had real effects: let them finish and report what happened
+                    await self._finish_started_calls(reply)
+                except asyncio.CancelledError:
+                    _uncancel()
+                    await self._close_partial(reply, STOPPED_BY_USER)
+                    raise
                 await self._close_partial(reply, "Not run: Claude's reply was cut off by an error.")
                 self.emit(Error(kind=failure.kind, message=failure.message, retry_after=failure.retry_after))
                 return None
@@ -316,6 +334,7 @@ class AgentLoop:
                                       "turn was reached.")
             return
         self._say(reply, ToolRunning(id=call.id, name=call.name, input=parsed))
+        call.started_at = time.monotonic()
         call.task = asyncio.create_task(self._execute(call), name=f"tool {call.name} {call.id}")
 
     def _refuse(self, reply: Reply, call: ToolCall, message: str) -> None:
@@ -356,6 +375,13 @@ class AgentLoop:
             out.append(tool_result_block(c.id, r.output, r.is_error, r.artifacts))
         return out
 
+    @staticmethod
+    async def _finish_started_calls(reply: Reply) -> None:
+        """Wait for the calls already running (each has its own time limit)."""
+        running = [c.task for c in reply.calls if c.task is not None and not c.task.done()]
+        if running:
+            await asyncio.wait(running)
+
     async def _stop_calls(self, reply: Reply, reason: str) -> None:
         """Cancel unfinished calls (their code is interrupted) and give each an error result."""
         pending = [c for c in reply.calls if c.task is not None and not c.task.done()]
@@ -371,7 +397,7 @@ class AgentLoop:
                 c.result = task.result()
                 continue
             c.result = ToolResult(output=reason, is_error=True)
-            self.emit(ToolFinished(id=c.id, name=c.name, result=c.result, duration=0.0))
+            self.emit(ToolFinished(id=c.id, name=c.name, result=c.result, duration=c.elapsed()))
         # tool_use blocks that never completed never ran: close their pending steps for the consumer
         for b in reply.blocks.values():
             if b.type == "tool_use" and not any(c.id == b.id for c in reply.calls):
