@@ -279,27 +279,20 @@ async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
                 if not target:
                     return JSONResponse({"code": 400, "message": "no path given for an uploaded file"},
                                         status_code=400)
-                data = await item.read()
-                written.append(await _write(sandbox, _abs(sandbox, target), [data]))
+                written.append(await _write(sandbox, _abs(sandbox, target), _read_upload(item)))
             await form.close()
         else:
             if not path_param:
                 return JSONResponse({"code": 400, "message": "the 'path' query parameter is required"},
                                     status_code=400)
-            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if request.headers.get(
-                "content-encoding", "").lower() == "gzip" else None
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in request.stream():
-                if decoder is not None:
-                    chunk = decoder.decompress(chunk)
-                size += len(chunk)
-                if size > UPLOAD_LIMIT:
-                    return JSONResponse({"code": 413, "message": "the upload is too large"}, status_code=413)
-                chunks.append(chunk)
-            if decoder is not None:
-                chunks.append(decoder.flush())
-            written.append(await _write(sandbox, _abs(sandbox, path_param), chunks))
+            gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
+            target = _abs(sandbox, path_param)
+            try:
+                written.append(await _write(sandbox, target, _read_body(request, gzipped)))
+            except _TooLarge:
+                await sandbox.channel.call("remove", path=target)  # no half-written file left behind
+                return JSONResponse({"code": 413, "message": f"the upload is larger than {UPLOAD_LIMIT >> 20} MiB"},
+                                    status_code=413)
     except GuestCallError as exc:
         return _http_error(exc)
     except (zlib.error, gzip.BadGzipFile):
@@ -308,15 +301,51 @@ async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
                          for w in written])
 
 
-async def _write(sandbox: LocalSandbox, path: str, chunks: list[bytes]) -> dict:
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, gzipped: bool) -> AsyncIterator[bytes]:
+    """The request body as it arrives (gunzipped if need be), refusing more than UPLOAD_LIMIT bytes."""
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
+    size = 0
+    async for chunk in request.stream():
+        if decoder is not None:
+            chunk = decoder.decompress(chunk, UPLOAD_LIMIT + 1 - size)  # bounded: a gzip bomb stops here
+        size += len(chunk)
+        if size > UPLOAD_LIMIT:
+            raise _TooLarge()
+        yield chunk
+    if decoder is not None:
+        yield decoder.flush()
+
+
+async def _read_upload(item: Any) -> AsyncIterator[bytes]:
+    """A multipart file part, read from its spool file a piece at a time."""
+    while piece := await item.read(WRITE_CHUNK):
+        yield piece
+
+
+async def _write(sandbox: LocalSandbox, path: str, pieces: AsyncIterator[bytes]) -> dict:
+    """Write an upload into the sandbox as it arrives, WRITE_CHUNK bytes per guest call, so the server never
+    holds a whole file in memory."""
     assert sandbox.channel is not None
-    data = b"".join(chunks)
     info: dict = {}
     first = True
-    for start in range(0, max(len(data), 1), WRITE_CHUNK):
-        piece = data[start:start + WRITE_CHUNK]
+    buffer = bytearray()
+
+    async def flush(piece: bytes) -> None:
+        nonlocal info, first
         info = await sandbox.channel.call("write", path=path, b64=base64.b64encode(piece).decode(), append=not first)
         first = False
+
+    async for chunk in pieces:
+        buffer += chunk
+        while len(buffer) >= WRITE_CHUNK:
+            await flush(bytes(buffer[:WRITE_CHUNK]))
+            del buffer[:WRITE_CHUNK]
+    if buffer or first:
+        await flush(bytes(buffer))
     return info
 
 

@@ -3,10 +3,13 @@ and SDK calls the local server does not support (which must fail loudly, not pre
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from e2b import SandboxException
 
-from tests.localbox.helpers import SANDBOX_HOME
+from tests.localbox.helpers import SANDBOX_HOME, rss_bytes, server_pids
 
 
 def test_reading_a_fifo_is_refused_and_the_sandbox_stays_usable(sandbox) -> None:
@@ -51,3 +54,31 @@ def test_a_code_context_in_a_missing_directory_is_refused(sandbox) -> None:
         sandbox.create_code_context(cwd="/home/user/no/such/dir")
     context = sandbox.create_code_context(cwd="/tmp")
     assert sandbox.run_code("import os; os.getcwd()", context=context).text == "/tmp"
+
+
+def test_a_big_upload_streams_through_without_piling_up_in_server_memory(sandbox, localbox, tmp_path) -> None:
+    """300 MB written through the files API: the server passes it on in pieces instead of holding it all."""
+    source = tmp_path / "big.bin"
+    with open(source, "wb") as f:
+        f.truncate(300 << 20)  # sparse: costs no disk
+    pids = server_pids(localbox)
+    baseline = sum(rss_bytes(pid) for pid in pids)
+    peak = [baseline]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], sum(rss_bytes(pid) for pid in pids))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with open(source, "rb") as f:
+            sandbox.files.write("big.bin", f, request_timeout=300)
+    finally:
+        done.set()
+        sampler.join()
+    assert sandbox.files.get_info("big.bin").size == 300 << 20
+    growth = (peak[0] - baseline) >> 20
+    assert growth < 120, f"the server grew by {growth} MiB while passing a 300 MiB upload on"
