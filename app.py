@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 
 from agent.config import Settings
@@ -18,17 +19,26 @@ from webui.page import PageOptions, build_demo, on_spaces
 
 def _int_env(name: str) -> int | None:
     raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else None
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
 
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpx2"):  # one line per HTTP request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = Settings.from_env()
+    try:  # a broken .env or setting is one plain line for the operator, not a traceback
+        settings = Settings.from_env()
+        concurrency_limit = _int_env("AGENT_MAX_CONCURRENT")
+    except ValueError as exc:
+        print(f"Configuration problem: {exc}", file=sys.stderr)
+        sys.exit(2)
     provider = SandboxProvider.from_settings(settings)
     options = PageOptions(
-        concurrency_limit=_int_env("AGENT_MAX_CONCURRENT"),
+        concurrency_limit=concurrency_limit,
         sandbox_problem=probe_local_sandbox(provider),
         on_spaces=on_spaces(),
     )

@@ -16,7 +16,7 @@ from typing import Callable
 from e2b_code_interpreter import AsyncSandbox
 
 from agent.events import SandboxStatus
-from agent.sandbox import SandboxProvider, SandboxUnavailable
+from agent.sandbox import SandboxProvider, SandboxReset, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class SandboxLease:
                 await asyncio.wait_for(sandbox.kill(), 10.0)
             except Exception:
                 log.warning("could not kill a sandbox that finished starting after its lease ended")
+            if not self.closed:
+                raise SandboxReset("The sandbox was reset while it was starting.")
             raise SandboxUnavailable("This conversation's sandbox was closed while it was starting.")
         self.sandbox = sandbox
         restarted = self._replaced
@@ -119,6 +121,8 @@ class SandboxLease:
                 if task.done() and (task.cancelled() or task.exception() is not None):
                     self._creating = None  # the next use tries again
         if self.sandbox is None:  # closed or reset while it was being created
+            if not self.closed:
+                raise SandboxReset("The sandbox was reset while it was starting.")
             raise SandboxUnavailable("The sandbox was closed.")
         self._touch()
         return self.sandbox

@@ -43,8 +43,7 @@ from agent.transcript import append_assistant, append_user, prune_images, tool_r
 log = logging.getLogger(__name__)
 
 STOPPED_BY_USER = "Stopped by the user."
-OWN_RETRIES = 2  # our retries after the SDK's, only when nothing of the failed request was shown yet
-OWN_BACKOFF_S = (1.0, 3.0)
+OWN_BACKOFF_S = (1.0, 3.0)  # waits between the loop's announced retries (AGENT_API_RETRIES; the SDK itself retries none)
 
 RunTool = Callable[[str, str, dict[str, Any]], Awaitable[ToolResult]]  # (call id, tool name, input) -> result
 
@@ -87,6 +86,7 @@ class Reply:
     stop_reason: str | None = None
     finished: bool = False  # message_stop seen
     emitted: bool = False  # anything of this reply reached the consumer
+    opened: bool = False  # the HTTP response started (a transport error now means a dropped reply)
     limit_hit: bool = False
     input_tokens: int = 0
     output_tokens: int = 0
@@ -191,10 +191,10 @@ class AgentLoop:
                     log.info("the model rejected adaptive thinking; retrying without it")
                     self.thinking = False
                     continue
-                failure = describe_api_failure(exc, self.settings.model)
+                failure = describe_api_failure(exc, self.settings.model, mid_stream=reply.opened)
                 wait_ok = (failure.retry_after or 0) <= MAX_SILENT_WAIT_S  # never a long silent wait
-                if failure.transient and not reply.emitted and attempt < OWN_RETRIES and wait_ok:
-                    wait = failure.retry_after or OWN_BACKOFF_S[attempt]
+                if failure.transient and not reply.emitted and attempt < self.settings.api_max_retries and wait_ok:
+                    wait = failure.retry_after or OWN_BACKOFF_S[min(attempt, len(OWN_BACKOFF_S) - 1)]
                     attempt += 1
                     self.emit(Error(kind=failure.kind, message=failure.retry_message(wait),
                                     retrying=True, retry_after=wait))
@@ -234,6 +234,7 @@ class AgentLoop:
 
     async def _stream(self, reply: Reply) -> None:
         stream = await self.client.messages.create(**self._request_args())
+        reply.opened = True
         try:
             async for event in stream:
                 self._on_event(reply, event)

@@ -36,6 +36,10 @@ class SandboxUnavailable(Exception):
     """No sandbox can be had; ``str(exc)`` is plain words for a person (never a key, never a traceback)."""
 
 
+class SandboxReset(SandboxUnavailable):
+    """The sandbox a tool was waiting for was thrown away by a reset (the user asked for a fresh one)."""
+
+
 class SandboxProvider:
     def __init__(self, settings: Settings, kind: Literal["local", "e2b"]) -> None:
         self.settings = settings

@@ -25,7 +25,7 @@ from agent.events import Done, Error, Event, SandboxStatus, ToolOutput, ToolResu
 from agent.lease import SandboxLease
 from agent.loop import AgentLoop
 from agent.prompts import SYSTEM_PROMPT
-from agent.sandbox import SandboxProvider, SandboxUnavailable
+from agent.sandbox import SandboxProvider, SandboxReset, SandboxUnavailable
 from agent.tools import Tool, ToolContext, ToolInputError, default_tools
 from agent.tools.base import HOME, make_result, sandbox_path
 from agent.tools.files import SKIP_DIRS
@@ -198,14 +198,14 @@ class AgentSession:
                 result = await tool.run(args, ctx)
             except ToolInputError as exc:
                 return ToolResult(output=f"Invalid input: {exc}", is_error=True)
+            except SandboxReset:
+                return _stopped_by_reset(name, limit)
             except SandboxUnavailable as exc:
                 self._report_sandbox_error(str(exc))
                 return ToolResult(output=f"The sandbox is unavailable: {exc}", is_error=True)
             except Exception as exc:
                 if used and self._lease.was_reset(used[-1]):  # the user threw that sandbox away: never run it again
-                    return make_result(f"{name} was stopped: the user reset the sandbox while it ran, so it did "
-                                       "not finish and was not run again; the next tool call gets a fresh sandbox.",
-                                       is_error=True, limit=limit)
+                    return _stopped_by_reset(name, limit)
                 if attempt == 1 and await self._lease.replace_if_dead(used[-1] if used else None):
                     continue  # run once more on the fresh sandbox; the restart note goes with the result
                 log.info("tool %s failed: %s", name, type(exc).__name__)
@@ -349,6 +349,12 @@ def _safe_name(name: str) -> str:
     base = posixpath.basename(name.replace("\\", "/")).strip()
     base = re.sub(r"[^\w.\- ()]+", "_", base)
     return base.lstrip(".") or "upload"
+
+
+def _stopped_by_reset(name: str, limit: int) -> ToolResult:
+    return make_result(f"{name} was stopped: the user reset the sandbox while it ran (or was starting), so it did "
+                       "not finish and was not run again; the next tool call gets a fresh sandbox.",
+                       is_error=True, limit=limit)
 
 
 def _plain(exc: BaseException) -> str:

@@ -239,7 +239,7 @@ def test_closing_the_tab_frees_the_sandbox(browser, app, claude):
 
 
 def test_api_failure_shows_a_clear_message_and_the_next_message_works(page, claude):
-    claude.push(overloaded(repeat=3))  # one request plus the agent's two own retries
+    claude.push(overloaded(repeat=1))  # the page's settings here allow no retries (api_max_retries=0)
     send(page, "Hello?")
     wait_until(lambda: "⚠️" in bot_text(page), 30, "the error message")
     wait_idle(page)

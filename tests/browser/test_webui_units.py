@@ -141,3 +141,22 @@ def test_find_served_port_prefers_the_newest_mention():
     assert find_served_port(["nohup python -m http.server 8000 > log 2>&1 &", ""]) == 8000
     assert find_served_port(["ls", "total 0"]) is None
     assert find_served_port(["serve --port 3000", "ok", "curl -s localhost:8080", "hi"]) == 8080
+
+
+def test_a_broken_configuration_stops_the_app_with_one_plain_line(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env_file = tmp_path / ".env"
+    env_file.write_text('ANTHROPIC_API_KEY="sk-ant-unclosed\n')
+    root = Path(__file__).resolve().parents[2]
+    for extra in ({"AGENT_ENV_FILE": str(env_file)}, {"AGENT_ENV_FILE": "", "AGENT_MAX_CONCURRENT": "many"}):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "AGENT_", "E2B_"))}
+        env.update(extra, GRADIO_SERVER_PORT="0")
+        done = subprocess.run([sys.executable, str(root / "app.py")], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Configuration problem:"), done.stderr[-2000:]
+        assert "Traceback" not in done.stderr and "sk-ant-unclosed" not in done.stderr
