@@ -154,7 +154,11 @@ def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unis
     reader.join(ready_timeout)
     if not url_box:
         if process.poll() is None:
-            process.kill()
+            process.terminate()  # SIGTERM first: a half-started server still unmounts and removes what it made
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
         process.wait()
         time.sleep(0.1)
         detail = " ".join(line.strip() for line in errors if "cannot" in line) or " ".join(errors[-5:]).strip()

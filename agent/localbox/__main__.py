@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
+    for leftover in jail.sweep_leftovers():
+        log.info("localbox: removed %s, left behind by a server that is gone", leftover)
     root = jail.new_root()
     registry = Registry(settings, caps, python, root)
 

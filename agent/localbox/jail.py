@@ -335,23 +335,7 @@ def create_cgroups(plan: JailPlan) -> None:
 def destroy_cgroups(plan: JailPlan) -> None:
     """SIGKILL whatever is still inside the sandbox's cgroups, then remove them."""
     for cg in plan.cgroup_dirs():
-        for _ in range(50):
-            try:
-                pids = [int(p) for p in (cg / "cgroup.procs").read_text().split()]
-            except OSError:
-                break
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
-        try:
-            cg.rmdir()
-        except OSError:
-            pass
+        _empty_and_remove(cg)
 
 
 _GUEST_ARGC = 6  # "/opt/venv/bin/python -I /opt/localbox/guest.py FD NPROC DATA" ends bwrap_args()
@@ -428,5 +412,95 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
     return proc, host_end
 
 
-def new_root(prefix: str = "localbox-") -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+ROOT_PREFIX = "localbox-"
+
+
+def new_root() -> Path:
+    """This server's scratch directory; its name carries the server's pid so a later server can tell whether
+    the one that made it is still alive (see sweep_leftovers)."""
+    return Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
+
+
+def sweep_leftovers() -> list[Path]:
+    """Free what a crashed (SIGKILLed, OOM-killed) server left behind: its control-dir mounts, its sandboxes'
+    cgroups and its scratch directory. A directory is swept only when the server named in it is gone, so servers
+    running side by side never touch each other's. Returns the directories removed."""
+    swept = []
+    for root in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*"):
+        pid = root.name[len(ROOT_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)) or not root.is_dir():
+            continue
+        for mountpoint in _mounts_under(root):
+            unmount_control_dir(mountpoint)
+        for controller in (CGROUP_V1_ROOT / "memory" / "localbox", CGROUP_V1_ROOT / "pids" / "localbox"):
+            for sandbox in root.glob("sb-*"):
+                cg = controller / sandbox.name
+                if cg.is_dir():
+                    _empty_and_remove(cg)
+        if _mounts_under(root):  # never delete through a mount that would not go away
+            continue
+        shutil.rmtree(root, ignore_errors=True)
+        swept.append(root)
+    _remove_empty_orphan_cgroups()
+    return swept
+
+
+def _remove_empty_orphan_cgroups() -> None:
+    """Empty sandbox cgroups whose sandbox directory no server has (e.g. its scratch directory was deleted).
+    Only empty ones: a server elsewhere (another TMPDIR) may own a busy one."""
+    known = {p.name for p in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*/sb-*")}
+    for controller in (CGROUP_V1_ROOT / "memory" / "localbox", CGROUP_V1_ROOT / "pids" / "localbox"):
+        for cg in controller.glob("sb-*"):
+            if cg.name in known:
+                continue
+            try:
+                if not (cg / "cgroup.procs").read_text().strip():
+                    cg.rmdir()
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _mounts_under(root: Path) -> list[Path]:
+    prefix = str(root) + "/"
+    found = []
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            mountpoint = fields[4].replace("\\040", " ")
+            if mountpoint.startswith(prefix):
+                found.append(Path(mountpoint))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)  # innermost first
+
+
+def _empty_and_remove(cg: Path) -> None:
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (cg / "cgroup.procs").read_text().split()]
+        except OSError:
+            break
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    try:
+        cg.rmdir()
+    except OSError:
+        pass

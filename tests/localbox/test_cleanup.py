@@ -191,3 +191,41 @@ def test_kill_during_run_code_is_reported_as_sandbox_killed(localbox) -> None:
     assert not worker.is_alive(), "run_code kept waiting after the sandbox was killed"
     assert outcome and isinstance(outcome[0], SandboxException), outcome
     assert "killed" in str(outcome[0]).lower() or "not found" in str(outcome[0]).lower(), outcome[0]
+
+
+def test_a_crashed_servers_leftovers_are_swept_by_the_next_server() -> None:
+    """SIGKILL leaves no chance to clean up: the jails die with the server (bubblewrap's --die-with-parent), but
+    its control-dir mounts, cgroups and scratch directory stay until the next server starts and sweeps them."""
+    import os
+    import signal
+    import tempfile
+
+    from agent.localbox import start_server
+
+    crashed = start_server()
+    server_pid = crashed._process.pid
+    try:
+        sbx = Sandbox.create(**crashed.sdk_options())
+        sbx.run_code("1 + 1")
+        roots = list(Path(tempfile.gettempdir()).glob(f"localbox-{server_pid}-*"))
+        assert len(roots) == 1, roots
+        root = roots[0]
+        assert _mounts_below(root), "expected the sandbox's control-dir mount"
+        cgroups = [Path("/sys/fs/cgroup", c, "localbox", sb.name) for sb in root.glob("sb-*") for c in ("memory", "pids")]
+        cgroups = [cg for cg in cgroups if cg.is_dir()]
+    finally:
+        os.kill(server_pid, signal.SIGKILL)
+        crashed._process.wait()
+    assert _mounts_below(root) and root.exists(), "the SIGKILLed server left nothing behind?"
+
+    with start_server() as fresh:
+        with extra_sandbox(fresh) as sbx:
+            assert sbx.run_code("1 + 1").text == "2"
+    assert not _mounts_below(root), "the crashed server's mounts are still there"
+    assert not root.exists(), "the crashed server's scratch directory is still there"
+    assert not [cg for cg in cgroups if cg.exists()], "the crashed server's cgroups are still there"
+
+
+def _mounts_below(root: Path) -> list[str]:
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if line.split()[4].startswith(f"{root}/")]
