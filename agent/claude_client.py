@@ -10,8 +10,10 @@ that fails after it opened but before anything of it was shown), and follow ``Fa
 Timeouts: ``AGENT_API_TIMEOUT`` is the silence tolerated *inside* a reply (the HTTP read timeout; Claude may
 think for a while between events). Before the reply starts, a server that accepts the connection but never
 answers would hold a turn that long without a word; so each attempt must get its response headers within
-``MAX_SILENT_WAIT_S`` (or ``AGENT_API_TIMEOUT`` if shorter), else it fails as a timeout and the loop announces
-a retry.
+``FIRST_ANSWER_DEADLINE_S`` (or ``AGENT_API_TIMEOUT`` if shorter), else it fails as a timeout and the loop
+announces a retry. That deadline is longer than ``MAX_SILENT_WAIT_S`` on purpose: a long conversation without a
+cache hit can take Claude many seconds to read before its reply starts, and cutting that off would re-send (and
+pay for) the whole prompt again for nothing; the page shows that it is waiting meanwhile.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from anthropic import Middleware
 from agent.config import Settings
 from agent.failures import MAX_SILENT_WAIT_S
 
-__all__ = ["MAX_SILENT_WAIT_S", "FirstAnswerDeadline", "make_client", "first_answer_deadline"]
+__all__ = ["FIRST_ANSWER_DEADLINE_S", "MAX_SILENT_WAIT_S", "FirstAnswerDeadline", "make_client", "first_answer_deadline"]
 
 CONNECT_TIMEOUT_S = 10.0
+FIRST_ANSWER_DEADLINE_S = 60.0
 
 
 class FirstAnswerDeadline(Middleware):
@@ -51,7 +54,7 @@ class FirstAnswerDeadline(Middleware):
 
 def first_answer_deadline(settings: Settings) -> float:
     """Seconds an attempt may wait for its response headers."""
-    return min(MAX_SILENT_WAIT_S, settings.api_timeout_s)
+    return min(FIRST_ANSWER_DEADLINE_S, settings.api_timeout_s)
 
 
 def make_client(settings: Settings) -> anthropic.AsyncAnthropic:

@@ -96,7 +96,7 @@ class Settings:
     max_tokens: int = 16000  # output tokens per model request
     thinking: bool = True  # adaptive thinking, summarized
     api_max_retries: int = 2  # the loop's announced retries of a request nothing of which was shown (SDK: none)
-    api_timeout_s: float = 300.0  # longest silence tolerated inside a model stream (its start: at most 20 s)
+    api_timeout_s: float = 300.0  # longest silence tolerated inside a model stream (its start: at most 60 s)
     local_allow_internet: bool = False  # local sandboxes share the host network (off: loopback only)
     local_allow_unisolated: bool = False  # run local sandboxes without the bubblewrap jail (unsafe; last resort)
 

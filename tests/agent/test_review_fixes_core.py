@@ -63,7 +63,7 @@ def test_every_request_is_an_announced_attempt(claude, provider):
 
 def test_a_reply_that_never_starts_fails_fast_even_with_a_long_stream_timeout(claude, monkeypatch):
     """AGENT_API_TIMEOUT (silence inside a stream) must not be how long a person waits for the reply to start."""
-    monkeypatch.setattr(claude_client, "MAX_SILENT_WAIT_S", 1.0)  # the real 20 s rule, shortened for the test
+    monkeypatch.setattr(claude_client, "FIRST_ANSWER_DEADLINE_S", 1.0)  # the real 60 s, shortened for the test
     claude.respond_with(lambda req: Hang(30))
     settings = make_settings(claude, api_timeout_s=300.0)
     assert claude_client.first_answer_deadline(settings) == 1.0
