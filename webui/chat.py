@@ -1,6 +1,11 @@
 """The ChatInterface handler: runs one agent turn and streams it to the page, plus the Stop listener.
 
-The agent's events are pumped by a separate task into a queue. The page handler takes them from the queue
+The agent's events are pumped by a separate task into a queue. The pump is normally started by ``start_early``,
+a fast (queue=False) listener on the same Enter press as ChatInterface's own submit chain: that chain makes three
+sequential browser→server round trips (clear the box, append the message to the whole history, join the queue)
+before the queued handler runs, ≈120 ms on an idle machine, far more with a long chat. Started early, the model
+request overlaps that chain and the handler only adopts the running turn. (Examples, retry and edit do not pass
+through the box's submit, and a cap on concurrent chats must hold: those start the turn in the handler.) The page handler takes them from the queue
 and yields on the pacer's clock, so
 - a quiet stretch (a tool running without output) still shows the last text at once,
 - a burst of tokens costs one yield, not one per token,
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -35,6 +41,21 @@ GENERIC_FAILURE = "⚠️ Something went wrong on our side while answering. Plea
 NO_SESSION = "⚠️ This chat needs a browser session. Please reload the page and send your message again."
 
 
+@dataclass(frozen=True)
+class StartedTurn:
+    """A turn ``start_early`` already started, waiting for the queued handler to adopt (and show) it."""
+
+    mark: tuple[int, str, int]  # (user messages on the page before it, text, number of files): which message
+    renderer: TurnRenderer
+    queue: asyncio.Queue
+    pump: asyncio.Task
+
+
+def turn_mark(history: list | None, text: str, files: list[Path]) -> tuple[int, str, int]:
+    """Identifies one submitted message within a tab: where it comes on the page, and what it says."""
+    return sum(1 for m in history or [] if _role(m) == "user"), text, len(files)
+
+
 def message_text_and_files(message: Any) -> tuple[str, list[Path]]:
     """The text and uploaded file paths of a (multimodal or plain) ChatInterface message."""
     if isinstance(message, str):
@@ -52,9 +73,14 @@ def message_text_and_files(message: Any) -> tuple[str, list[Path]]:
 class ChatController:
     """Binds the page's listeners to a SessionRegistry. One per built page."""
 
-    def __init__(self, registry: SessionRegistry, min_interval: float = 0.04) -> None:
+    def __init__(self, registry: SessionRegistry, min_interval: float = 0.04, early_start: bool = False) -> None:
         self.registry = registry
         self.min_interval = min_interval
+        self.early_start = early_start
+        # Per tab (session hash): the turn start_early started and no handler adopted yet, and the last message
+        # a handler took on (so a start_early that arrives after its handler never runs the message twice).
+        self._started: dict[str, StartedTurn] = {}
+        self._handled: dict[str, tuple[int, str, int]] = {}
 
     # ----- helpers shared with the page -------------------------------------------------------------------
     def settings_for(self, model: str | None, api_key: str | None):
@@ -110,16 +136,20 @@ class ChatController:
         if not text.strip() and not files:
             yield [gr.ChatMessage(role="assistant", content="*(Type a message or attach a file.)*")], gr.skip(), gr.skip(), gr.skip()
             return
-        session.apply_settings(settings)
-        await session.finish_previous_turn()
-        session.stop_requested = False
-        session.begin_turn(sum(1 for m in history or [] if _role(m) == "user"))
-
-        renderer = TurnRenderer(session.artifacts)
-        session.turn = renderer
-        queue: asyncio.Queue = asyncio.Queue()
-        pump = asyncio.create_task(self._pump(session, text, files, queue), name=f"turn-{key[:8]}")
-        session.turn_task = pump
+        mark = turn_mark(history, text, files)
+        self._handled[key] = mark
+        started = self._started.pop(key, None)
+        if started is not None and started.mark == mark:
+            renderer, queue, pump = started.renderer, started.queue, started.pump  # already talking to the model
+            session.turn = renderer
+        else:
+            if started is not None and not started.pump.done():  # started for a message this handler is not for
+                session.request_stop()
+            session.apply_settings(settings)
+            await session.finish_previous_turn()
+            session.stop_requested = False
+            session.begin_turn(mark[0])
+            renderer, queue, pump = self._launch(session, text, files)
         pacer = Pacer(min_interval=self.min_interval)
         status_dirty = True
         port_dirty = False  # a tool finished: its output may name the port a web server listens on
@@ -162,6 +192,43 @@ class ChatController:
                 session.request_stop()
             if session.turn is renderer:
                 session.turn = None
+
+    def _launch(self, session: BrowserSession, text: str, files: list[Path]) -> tuple[TurnRenderer, asyncio.Queue, asyncio.Task]:
+        """Start pumping the agent's turn into a fresh queue; the session remembers the task (Stop, next turn)."""
+        renderer = TurnRenderer(session.artifacts)
+        session.turn = renderer
+        queue: asyncio.Queue = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(session, text, files, queue), name=f"turn-{session.key[:8]}")
+        session.turn_task = pump
+        return renderer, queue, pump
+
+    async def start_early(self, message: Any, history: list, model: str, api_key: str, request: gr.Request) -> None:
+        """Fast (queue=False) listener on Enter: send the model request now instead of after Gradio's submit chain.
+
+        Only a plain new turn starts here; anything unusual (no session, no key, empty message, the previous turn
+        still winding down, this message already handled) is left to the handler, which says what is wrong.
+        Entirely synchronous after the checks, so the handler can never find a half-started turn.
+        """
+        key = getattr(request, "session_hash", None)
+        if not self.early_start or not key:
+            return
+        text, files = message_text_and_files(message)
+        settings = self.settings_for(model, api_key)
+        if settings.missing_key_message() or (not text.strip() and not files):
+            return
+        mark = turn_mark(history, text, files)
+        if self._handled.get(key) == mark:
+            return
+        session = self.registry.open(key)
+        if session.closed or (session.turn_task is not None and not session.turn_task.done()):
+            return
+        self._started.pop(key, None)  # an earlier start nobody adopted has finished (checked above): forget it
+        session.apply_settings(settings)
+        session.turn_task = None
+        session.stop_requested = False
+        session.begin_turn(mark[0])
+        renderer, queue, pump = self._launch(session, text, files)
+        self._started[key] = StartedTurn(mark, renderer, queue, pump)
 
     def _frame(
         self, session: BrowserSession, renderer: TurnRenderer, with_status: bool, with_port: bool = False
@@ -243,7 +310,11 @@ class ChatController:
         return self.status_text(session), self.usage_text(session)
 
     async def unload(self, request: gr.Request) -> None:
-        await self.registry.close(getattr(request, "session_hash", None))
+        key = getattr(request, "session_hash", None)
+        if key:
+            self._started.pop(key, None)
+            self._handled.pop(key, None)
+        await self.registry.close(key)
 
 
 def _role(message: Any) -> str | None:

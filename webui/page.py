@@ -39,6 +39,9 @@ class PageOptions:
     sandbox_problem: str | None = None  # why the local sandbox cannot run, shown plainly on the page
     on_spaces: bool = False
     min_yield_interval: float = 0.04
+    # Send the model request from a fast listener on Enter, in parallel with ChatInterface's submit chain
+    # (see webui/chat.py). Off when concurrency_limit caps chats: the early start would bypass the queue's cap.
+    early_start: bool = True
 
 
 def build_demo(
@@ -54,7 +57,8 @@ def build_demo(
     """
     if registry is None:
         registry = SessionRegistry(settings, provider)
-    controller = ChatController(registry, min_interval=options.min_yield_interval)
+    controller = ChatController(registry, min_interval=options.min_yield_interval,
+                                early_start=options.early_start and options.concurrency_limit is None)
     workspace = WorkspaceActions(registry, provider)
     kind = getattr(provider, "kind", settings.kind)
     banner = notices(settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
@@ -137,6 +141,9 @@ def build_demo(
             show_progress="hidden",
             api_visibility="undocumented",
         )
+        early = chat.textbox.submit(controller.start_early, [chat.textbox, chat.chatbot_state, model, api_key], None,
+                                    queue=False, show_progress="hidden", api_visibility="undocumented")
+        dispatch_first(demo, early)
         chat.textbox.input(controller.prewarm, None, None, queue=False, show_progress="hidden", trigger_mode="once", api_visibility="undocumented")
         new_sandbox.click(controller.new_sandbox, None, status, api_visibility="undocumented")
         timer = gr.Timer(STATUS_REFRESH_S)
@@ -157,6 +164,24 @@ def build_demo(
     demo.registry = registry  # type: ignore[attr-defined]
     demo.controller = controller  # type: ignore[attr-defined]
     return demo
+
+
+def dispatch_first(demo: gr.Blocks, dependency: Any) -> None:
+    """Make ``dependency`` the first listener the browser runs for its trigger.
+
+    Gradio's browser code runs the listeners of one trigger one after another, each awaited to its end, in the
+    order of the config's dependency list (which is the order of ``Blocks.fns``). ``start_early`` is registered
+    after ChatInterface's own submit listener, so left alone it would only be sent once that one (a full round
+    trip) has finished. Moving it to the front lets its tiny request go out on the Enter itself; ChatInterface's
+    chain then follows it after one small round trip.
+    """
+    fn_id = dependency["id"]
+    fns = demo.fns  # a read-only property of the live dict: reorder it in place
+    first = fns[fn_id]
+    rest = [(i, fn) for i, fn in fns.items() if i != fn_id]
+    fns.clear()
+    fns[fn_id] = first
+    fns.update(rest)
 
 
 def _extra_model(model_id: str) -> list[tuple[str, str]]:

@@ -1,0 +1,182 @@
+"""The model request leaves on Enter (``start_early``), not after ChatInterface's submit chain, and every
+message still runs exactly once: adopted by the handler, started by the handler when the early start did not
+happen, never twice when the early start arrives late."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pytest
+
+from tests.browser.conftest import base_settings, free_port, wait_for_config
+from tests.browser.fakes import FakeAgentSession, FakeProvider
+
+
+class CountingAgent(FakeAgentSession):
+    """The fake agent, remembering every message it was asked to answer."""
+
+    def __init__(self, settings, provider, session_tag: str = "") -> None:
+        super().__init__(settings, provider, session_tag, words=20, delay=0.002)
+        self.asked: list[str] = []
+
+    async def run_turn(self, text, files=None):
+        self.asked.append(text)
+        async for event in super().run_turn(text, files):
+            yield event
+
+
+def _controller(early_start: bool = True):
+    from webui.chat import ChatController
+    from webui.sessions import SessionRegistry
+
+    settings = base_settings(anthropic_api_key="test-key")
+    registry = SessionRegistry(settings, FakeProvider(), factory=CountingAgent)
+    return ChatController(registry, min_interval=0.0, early_start=early_start), settings
+
+
+async def _answer(controller, message: str, history: list, request) -> list:
+    frames = [frame async for frame in controller.respond(message, history, "", "", request)]
+    return frames[-1][0]
+
+
+def _text(messages: list) -> str:
+    return "".join(str(getattr(m, "content", "")) for m in messages)
+
+
+def test_handler_adopts_the_turn_started_on_enter():
+    async def scenario():
+        controller, _ = _controller()
+        request = SimpleNamespace(session_hash="tab-1")
+        await controller.start_early("hello", [], "", "", request)
+        session = controller.registry.get("tab-1")
+        assert session is not None and session.turn_task is not None, "Enter did not start the turn"
+        assert session.agent.asked == [] or session.agent.asked == ["hello"]
+        await asyncio.sleep(0.05)  # the model is already answering before the handler runs
+        assert session.agent.asked == ["hello"]
+        final = await _answer(controller, "hello", [], request)
+        assert "w19" in _text(final), "the adopted turn's answer was not shown"
+        assert session.agent.asked == ["hello"], "the message ran twice"
+        # A late early start for the message the handler already took must not run it again.
+        await controller.start_early("hello", [], "", "", request)
+        await asyncio.sleep(0.05)
+        assert session.agent.asked == ["hello"]
+        # The next message (one more user message on the page) starts early again.
+        history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "w0"}]
+        await controller.start_early("again", history, "", "", request)
+        final = await _answer(controller, "again", history, request)
+        assert "w19" in _text(final) and session.agent.asked == ["hello", "again"]
+
+    asyncio.run(scenario())
+
+
+def test_handler_runs_the_turn_itself_when_nothing_or_something_else_was_started():
+    async def scenario():
+        controller, _ = _controller()
+        request = SimpleNamespace(session_hash="tab-2")
+        # No early start (an example click, retry, edit): the handler starts the turn.
+        final = await _answer(controller, "first", [], request)
+        session = controller.registry.get("tab-2")
+        assert "w19" in _text(final) and session.agent.asked == ["first"]
+        # An early start for a different message than the handler's: stopped, the handler's message runs.
+        history = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "w0"}]
+        await controller.start_early("tool please", history, "", "", request)
+        await asyncio.sleep(0.05)  # its fake tool is running
+        final = await _answer(controller, "second", history, request)
+        assert session.agent.asked == ["first", "tool please", "second"]
+        assert "w19" in _text(final)
+
+    asyncio.run(scenario())
+
+
+def test_no_early_start_without_a_key_an_empty_message_or_when_disabled():
+    async def scenario():
+        controller, _ = _controller()
+        request = SimpleNamespace(session_hash="tab-3")
+        await controller.start_early({"text": "  ", "files": []}, [], "", "", request)
+        assert controller.registry.get("tab-3") is None
+        await controller.start_early("hi", [], "", "", SimpleNamespace(session_hash=None))
+        assert len(controller.registry) == 0
+        off, _ = _controller(early_start=False)
+        await off.start_early("hi", [], "", "", request)
+        assert off.registry.get("tab-3") is None
+
+        from webui.chat import ChatController
+        from webui.sessions import SessionRegistry
+
+        keyless = ChatController(SessionRegistry(base_settings(anthropic_api_key=None), FakeProvider(),
+                                                 factory=CountingAgent), early_start=True)
+        await keyless.start_early("hi", [], "", "", request)
+        assert keyless.registry.get("tab-3") is None
+
+    asyncio.run(scenario())
+
+
+def test_start_early_is_the_first_listener_on_enter_and_skips_the_queue():
+    from webui.page import PageOptions, build_demo
+
+    settings = base_settings(anthropic_api_key="test-key")
+    demo = build_demo(settings, FakeProvider(), PageOptions())
+    config = demo.get_config_file()
+    box = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "chat-input")
+    on_enter = [d for d in config["dependencies"] if [box, "submit"] in [list(t) for t in d["targets"]]]
+    assert len(on_enter) >= 2, on_enter
+    first = demo.fns[on_enter[0]["id"]]
+    assert first.fn == demo.controller.start_early, "the browser would send ChatInterface's chain first"
+    assert on_enter[0]["queue"] is False and on_enter[0]["outputs"] == []
+    assert demo.controller.early_start
+
+    capped = build_demo(settings, FakeProvider(), PageOptions(concurrency_limit=2))
+    assert not capped.controller.early_start, "an early start would bypass the cap on concurrent chats"
+
+
+@pytest.fixture
+def counted_page(browser: Any, monkeypatch: pytest.MonkeyPatch):
+    """The page on the fake agent, counting the turns start_early launched."""
+    from webui.chat import ChatController
+    from webui.page import PageOptions, build_demo
+    from webui.sessions import SessionRegistry
+
+    launched: list[str] = []
+    original = ChatController.start_early
+
+    async def spy(self, message, history, model, api_key, request: gr.Request):  # Gradio injects by annotation
+        await original(self, message, history, model, api_key, request)
+        if request.session_hash in self._started:
+            launched.append(str(message.get("text") if isinstance(message, dict) else message))
+
+    monkeypatch.setattr(ChatController, "start_early", spy)
+    settings = base_settings(anthropic_api_key="test-key")
+    registry = SessionRegistry(settings, FakeProvider(), factory=CountingAgent)
+    demo = build_demo(settings, FakeProvider(), PageOptions(), registry=registry)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_config(url)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_test_id("textbox").wait_for(timeout=30_000)
+    try:
+        yield page, registry, launched
+    finally:
+        context.close()
+        demo.close()
+
+
+def test_in_the_browser_each_message_starts_on_enter_and_runs_once(counted_page):
+    page, registry, launched = counted_page
+    box = page.get_by_test_id("textbox")
+    for n, text in enumerate(["first question", "second question"], start=1):
+        box.fill(text)
+        box.press("Enter")
+        page.wait_for_function(
+            f"() => {{ const b = document.querySelectorAll('.bot'); return b.length >= {n} && "
+            f"b[b.length - 1].textContent.includes('w19'); }}", timeout=30_000)
+        page.locator("button.stop-button").wait_for(state="detached", timeout=30_000)
+    (key,) = registry.keys()
+    assert registry.get(key).agent.asked == ["first question", "second question"], "a message ran twice or never"
+    assert launched == ["first question", "second question"], "the turns were not started on Enter"
+    assert page.locator(".user").count() == 2 and page.locator(".bot").count() == 2
