@@ -29,6 +29,7 @@ import stat
 import sys
 
 CHUNK = 1 << 20
+TCP_WINDOW = 1 << 20  # see op_tcp
 READ_LIMIT = 512 << 20
 
 
@@ -129,6 +130,8 @@ class Guest:
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task] = set()
         self.conns: dict[int, asyncio.StreamWriter] = {}
+        self.credit: dict[int, int] = {}  # bytes of a relayed connection the host may still be sent unacknowledged
+        self.credit_given: dict[int, asyncio.Event] = {}
 
     async def send(self, message: dict) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
@@ -451,16 +454,33 @@ class Guest:
         except OSError:
             raise GuestError("not_found", f"nothing is listening on port {port} inside the sandbox") from None
         self.conns[rid] = writer
+        self.credit[rid] = TCP_WINDOW
+        self.credit_given[rid] = asyncio.Event()
         await self.send({"id": rid, "ev": "open"})
         try:
             while True:
+                # flow control: never more than TCP_WINDOW bytes in flight towards a slow HTTP client, so the
+                # host never buffers an endless response (the host acknowledges what its client took)
+                while self.credit[rid] <= 0:
+                    self.credit_given[rid].clear()
+                    await self.credit_given[rid].wait()
                 chunk = await reader.read(65536)
                 if not chunk:
                     return {}
+                self.credit[rid] -= len(chunk)
                 await self.send({"id": rid, "ev": "data", "b64": base64.b64encode(chunk).decode()})
         finally:
             self.conns.pop(rid, None)
+            self.credit.pop(rid, None)
+            self.credit_given.pop(rid, None)
             writer.close()
+
+    async def op_tcp_ack(self, rid, req) -> dict:
+        conn = req["conn"]
+        if conn in self.credit:
+            self.credit[conn] += int(req.get("bytes") or 0)
+            self.credit_given[conn].set()
+        return {}
 
     async def op_tcp_write(self, rid, req) -> dict:
         writer = self.conns.get(req["conn"])
@@ -471,6 +491,9 @@ class Guest:
             await writer.drain()
         if req.get("close"):
             writer.close()
+            if req["conn"] in self.credit:  # wake a relay waiting for credit so it sees the end and stops
+                self.credit[req["conn"]] = TCP_WINDOW
+                self.credit_given[req["conn"]].set()
         return {}
 
 

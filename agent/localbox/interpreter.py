@@ -136,7 +136,7 @@ class Interpreter:
                     "headers": [(b"content-type", b"application/x-ndjson"), (b"cache-control", b"no-cache")]})
         lines: asyncio.Queue = asyncio.Queue()
         producer = asyncio.create_task(self._produce(sandbox, ctx, code, env_vars, lines))
-        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        disconnected = asyncio.create_task(wait_disconnect(receive))
         try:
             while True:
                 getter = asyncio.create_task(lines.get())
@@ -280,7 +280,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-async def _wait_disconnect(receive: Receive) -> None:
+async def wait_disconnect(receive: Receive) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

@@ -12,6 +12,7 @@ are rewritten.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -20,7 +21,7 @@ import h11
 from starlette.types import Receive, Scope, Send
 
 from .channel import GuestCallError
-from .interpreter import read_body, send_error
+from .interpreter import wait_disconnect, read_body, send_error
 from .sandbox import LocalSandbox
 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailers",
@@ -29,6 +30,7 @@ _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-auth
 # reach code in the sandbox, and that code must not set cookies on the origin.
 _PRIVATE_REQUEST = {b"cookie", b"authorization", b"x-api-key", b"x-access-token"}
 _PRIVATE_RESPONSE = {b"set-cookie", b"set-cookie2"}
+ACK_EVERY = 256 << 10  # tell the guest every 256 KiB that the client took them (its window is 1 MiB)
 
 
 def preview_secret(access_token: str, port: int) -> str:
@@ -58,12 +60,31 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
     wire += conn.send(h11.Data(data=body)) if body else b""
     wire += conn.send(h11.EndOfMessage())
 
+    relay = asyncio.create_task(_relay(sandbox, port, prefix, conn, wire, send))
+    client_gone = asyncio.create_task(wait_disconnect(receive))
+    try:
+        await asyncio.wait({relay, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (relay, client_gone):
+            task.cancel()
+        await asyncio.gather(relay, client_gone, return_exceptions=True)
+
+
+async def _relay(sandbox: LocalSandbox, port: int, prefix: str, conn: h11.Connection, wire: bytes,
+                 send: Send) -> None:
+    """Send the request into the sandbox and stream the answer out, acknowledging what the client took (the
+    guest sends at most its window ahead, so a slow or stalled client never makes this server buffer more)."""
+    assert sandbox.channel is not None
     stream = sandbox.channel.stream("tcp", port=port)
     started = False
+    conn_id: int | None = None
+    finished = False
+    unacked = 0
     try:
         async for msg in stream:
             if msg.get("ev") == "open":
-                await sandbox.channel.call("tcp_write", conn=msg["id"], b64=base64.b64encode(wire).decode())
+                conn_id = msg["id"]
+                await sandbox.channel.call("tcp_write", conn=conn_id, b64=base64.b64encode(wire).decode())
                 continue
             if msg.get("done"):
                 if msg.get("error") and not started:
@@ -71,7 +92,9 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
                     return await send_error(send, status, msg["error"].get("message", "the preview failed"))
                 conn.receive_data(b"")
             else:
-                conn.receive_data(base64.b64decode(msg.get("b64", "")))
+                data = base64.b64decode(msg.get("b64", ""))
+                unacked += len(data)
+                conn.receive_data(data)
             while True:
                 try:
                     event = conn.next_event()
@@ -94,11 +117,16 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
                 elif isinstance(event, h11.Data):
                     await send({"type": "http.response.body", "body": bytes(event.data), "more_body": True})
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    finished = True
                     if started:
                         await send({"type": "http.response.body", "body": b""})
                     return
             if msg.get("done"):
+                finished = True
                 break
+            if conn_id is not None and unacked >= ACK_EVERY:
+                await sandbox.channel.call("tcp_ack", conn=conn_id, bytes=unacked)
+                unacked = 0
         if not started:
             await send_error(send, 502, "the server in the sandbox closed the connection without answering")
         else:
@@ -107,4 +135,10 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
         if not started:
             await send_error(send, 502, exc.message)
     finally:
+        if conn_id is not None and not finished and not sandbox.channel.closed.is_set():
+            # the client left (or we failed): close the connection inside the sandbox too
+            try:
+                await asyncio.shield(sandbox.channel.call("tcp_write", conn=conn_id, close=True))
+            except (GuestCallError, asyncio.CancelledError):
+                pass
         await stream.aclose()

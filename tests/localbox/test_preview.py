@@ -172,3 +172,47 @@ def test_preview_keeps_browser_credentials_and_cookies_away_from_the_sandbox(loc
     assert "secret-cookie" not in seen and "secret-token" not in seen, f"credentials leaked: {reply.text}"
     assert reply.headers.get("x-seen") == "yes"
     assert "set-cookie" not in reply.headers, "the sandbox must not set cookies on the app's origin"
+
+
+_ENDLESS = r'''
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 8123)); s.listen(8)
+chunk = b"x" * (1 << 20)
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+    try:
+        while True:
+            c.sendall(chunk)
+    except OSError:
+        c.close()
+        open("/home/user/closed.log", "a").write("client connection closed\n")
+'''
+
+
+def test_a_stalled_preview_client_does_not_make_the_server_buffer_an_endless_response(localbox) -> None:
+    """A browser that stops reading (e.g. a fetch() whose body is never read) must cost the server a bounded
+    buffer, not everything the sandbox sends; and when it goes away the sandbox-side connection is closed."""
+    from tests.localbox.helpers import rss_bytes, server_pids
+
+    with extra_sandbox(localbox) as sbx:
+        sbx.files.write("/home/user/endless.py", _ENDLESS)
+        server = sbx.commands.run("python3 /home/user/endless.py", background=True)
+        probe = "import socket; socket.create_connection(('127.0.0.1', 8123)).close(); print('up')"
+        wait_for(lambda: "up" in sbx.commands.run(f'python3 -c "{probe}" 2>/dev/null || true').stdout or None,
+                 timeout=10, what="the endless server to listen")
+        url = urllib.parse.urlsplit(localbox.preview_url(sbx.sandbox_id, 8123))
+        pids = server_pids(localbox)
+        before = sum(rss_bytes(pid) for pid in pids)
+        client = socket.create_connection((url.hostname, url.port))
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.sendall(f"GET {url.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert client.recv(200).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # the client reads nothing more
+        grown = (sum(rss_bytes(pid) for pid in pids) - before) >> 20
+        client.close()
+        assert grown < 64, f"the server buffered {grown} MiB for a client that stopped reading"
+        wait_for(lambda: sbx.files.exists("/home/user/closed.log") or None, timeout=15,
+                 what="the sandbox-side connection to be closed after the client left")
+        server.kill()
