@@ -349,11 +349,20 @@ def _libc():
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_NOSYMFOLLOW = 0x2, 0x4, 0x8, 0x100
+
+
 def mount_control_dir(path: Path) -> bool:
     """Put a small tmpfs on the control dir: it is writable from the jail, and must not be a way to fill the
-    host's /tmp. Returns False (plain directory, documented) where mounting is not allowed."""
+    host's /tmp. `nosymfollow`: the server connects to the kernel's sockets there by path, and a symlink planted
+    by sandbox code must not send it anywhere else on the host. Returns False (plain directory, documented) where
+    mounting is not allowed."""
     opts = f"size={CONTROL_DIR_BYTES},mode=0700".encode()
-    return _libc().mount(b"localbox-ctl", str(path).encode(), b"tmpfs", 0, opts) == 0
+    libc = _libc()
+    for flags in (_MS_NOSUID | _MS_NODEV | _MS_NOEXEC | _MS_NOSYMFOLLOW, _MS_NOSUID | _MS_NODEV | _MS_NOEXEC):
+        if libc.mount(b"localbox-ctl", str(path).encode(), b"tmpfs", flags, opts) == 0:
+            return True  # (the second form is for kernels before 5.10, which lack nosymfollow)
+    return False
 
 
 def unmount_control_dir(path: Path) -> None:

@@ -256,9 +256,14 @@ def _is_listening(path: Path) -> bool:
             return False
     except OSError:
         return False
+    # Non-blocking: sandbox code can replace the socket with one of its own whose backlog is full, on which a
+    # blocking connect() would hang this server's only event-loop thread (every sandbox) for good.
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
     try:
         probe.connect(str(path))
+        return True
+    except BlockingIOError:  # something listens, its backlog is full: not ours to wait for
         return True
     except OSError:
         return False
