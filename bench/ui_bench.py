@@ -64,16 +64,17 @@ def serve(kind: str, port: int, standin: str, history: int) -> None:
     import gradio as gr
 
     seed = seed_history(history)
-    if kind == "agent":
+    if kind in ("agent", "agent_late"):
         from agent.config import Settings
         from agent.sandbox import SandboxProvider
         from webui.lifecycle import make_lifespan
-        from webui.page import build_demo
+        from webui.page import PageOptions, build_demo
 
         settings = Settings.from_env(env={}, dotenv_path=None).replace(
             sandbox="local", anthropic_api_key="test-key", anthropic_base_url=standin, thinking=False)
         provider = SandboxProvider.from_settings(settings)
-        demo = build_demo(settings, provider, history=seed)
+        # agent_late: the page without the early start (the turn starts in ChatInterface's queued handler).
+        demo = build_demo(settings, provider, PageOptions(early_start=kind == "agent"), history=seed)
         lifespan = make_lifespan(demo.registry, provider)
     else:
         import anthropic
@@ -125,7 +126,13 @@ def wait_up(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 PAGE_JS = """
 () => {
-  window.__bench = {enter: 0, first: 0, marker: null};
+  window.__bench = {enter: 0, first: 0, marker: null, joins: []};
+  const fetch0 = window.fetch;  // when the browser sends the handler's queue/join (= end of the submit chain)
+  window.fetch = function(input, init) {
+    const url = typeof input === 'string' ? input : (input && input.url) || '';
+    if (url.includes('/queue/join')) window.__bench.joins.push(performance.now());
+    return fetch0.apply(this, arguments);
+  };
   const box = document.querySelector('[data-testid="textbox"]');
   box.addEventListener('keydown', (e) => { if (e.key === 'Enter') window.__bench.enter = performance.now(); }, true);
   const obs = new MutationObserver(() => {
@@ -167,13 +174,13 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             metrics = cdp.send("Performance.getMetrics")["metrics"]
             return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
 
-        added, cpu_per_tok, bytes_per_tok, to_request, to_paint, page_per_tok = [], [], [], [], [], []
+        added, cpu_per_tok, bytes_per_tok, to_request, to_paint, page_per_tok, to_join = [], [], [], [], [], [], []
         stalled = ""
         for turn in range(turns + 1):  # turn 0 warms up (sandbox start, imports, first render)
             marker = f"M{turn}x"
             words = " ".join(f"{marker}{i}" for i in range(tokens))
             standin.push(Reply((Text(words, chunks=tokens, delay=delay, pause=pause),)))
-            page.evaluate(f"() => {{ window.__bench.marker = '{marker}0'; window.__bench.first = 0; }}")
+            page.evaluate(f"() => {{ window.__bench.marker = '{marker}0'; window.__bench.first = 0; window.__bench.joins = []; }}")
             t_a = time.monotonic()
             perf_now = page.evaluate("() => performance.now()")
             offset = (t_a + time.monotonic()) / 2 - perf_now / 1000  # browser clock -> this process's monotonic
@@ -207,6 +214,8 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             added.append((times["first"] - times["enter"]) / 1000 - model_ttft)
             to_request.append(req.received_at - (times["enter"] / 1000 + offset))
             to_paint.append(times["first"] / 1000 + offset - (first_event + pause))
+            if times["joins"]:
+                to_join.append((times["joins"][0] - times["enter"]) / 1000)
             cpu_per_tok.append((cpu1 - cpu0) / tokens)
             page_per_tok.append((busy1 - busy0) / tokens)
             bytes_per_tok.append(received[0] / tokens)
@@ -223,6 +232,7 @@ def measure(kind: str, history: int, turns: int, tokens: int, pause: float, dela
             "added_ttft_ms_p90": round(1000 * sorted(added)[max(0, int(len(added) * 0.9) - 1)], 1),
             "enter_to_request_ms_p50": round(1000 * statistics.median(to_request), 1),
             "first_token_to_paint_ms_p50": round(1000 * statistics.median(to_paint), 1),
+            "enter_to_handler_join_ms_p50": round(1000 * statistics.median(to_join), 1) if to_join else None,
             "cpu_ms_per_token": round(1000 * statistics.median(cpu_per_tok), 3),
             "wire_bytes_per_token": round(statistics.median(bytes_per_tok)),
             "browser_ms_per_token": round(1000 * statistics.median(page_per_tok), 3),
@@ -240,7 +250,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd")
     s = sub.add_parser("serve")
-    s.add_argument("--kind", choices=["agent", "baseline"], required=True)
+    s.add_argument("--kind", choices=["agent", "agent_late", "baseline"], required=True)
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--standin", required=True)
     s.add_argument("--history", type=int, default=0)
@@ -249,7 +259,7 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=500)
     ap.add_argument("--pause", type=float, default=0.3, help="the model's time to first token (s)")
     ap.add_argument("--delay", type=float, default=0.01, help="seconds between tokens (0.01: 100 tokens/s)")
-    ap.add_argument("--kinds", default="baseline,agent")
+    ap.add_argument("--kinds", default="baseline,agent_late,agent")
     ap.add_argument("--histories", default="", help="comma-separated, overrides 0,--history")
     args = ap.parse_args()
     if args.cmd == "serve":
@@ -276,14 +286,16 @@ def main() -> None:
         standin.stop()
     print()
     print("| app | earlier messages | added TTFT p50 / p90 (ms) | Enter→request / first token→paint p50 (ms) "
-          "| server CPU per token (ms) | browser main thread per token (ms) | bytes on the wire per token |")
-    print("|---|---|---|---|---|---|---|")
+          "| Enter→handler queued p50 (ms) | server CPU per token (ms) | browser main thread per token (ms) "
+          "| bytes on the wire per token |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         if "added_ttft_ms_p50" not in r:
-            print(f"| {r['kind']} | {r['history']} | {r['stalled']} | | | | |")
+            print(f"| {r['kind']} | {r['history']} | {r['stalled']} | | | | | |")
             continue
         print(f"| {r['kind']} | {r['history']} | {r['added_ttft_ms_p50']} / {r['added_ttft_ms_p90']} | "
-              f"{r['enter_to_request_ms_p50']} / {r['first_token_to_paint_ms_p50']} | {r['cpu_ms_per_token']} | "
+              f"{r['enter_to_request_ms_p50']} / {r['first_token_to_paint_ms_p50']} | "
+              f"{r['enter_to_handler_join_ms_p50']} | {r['cpu_ms_per_token']} | "
               f"{r['browser_ms_per_token']} | {r['wire_bytes_per_token']} |")
 
 
