@@ -553,15 +553,35 @@ def _become_sandbox_user() -> None:
     home and control directory, then become that user for good; refuse to serve if any capability is left."""
     if os.getuid() != 0:
         return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
     for path in _OWNED_BY_SANDBOX_USER:
         os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    for cap in range(64):  # empty the bounding set: nothing run later can ever hold a capability again
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; EINVAL past the kernel's last capability
     os.setgroups([])
     os.setgid(SANDBOX_UID)
-    os.setuid(SANDBOX_UID)
+    os.setuid(SANDBOX_UID)  # clears the permitted and effective sets
+    _clear_inheritable_capabilities(libc)
     with open("/proc/self/status") as status:
-        caps = [line.split()[1] for line in status if line.startswith(("CapPrm", "CapEff"))]
-    if os.getuid() != SANDBOX_UID or any(int(c, 16) for c in caps):
+        caps = [line.split()[1] for line in status if line.startswith(("CapInh", "CapPrm", "CapEff", "CapBnd",
+                                                                        "CapAmb"))]
+    if os.getuid() != SANDBOX_UID or len(caps) != 5 or any(int(c, 16) for c in caps):
         sys.exit("guest: could not drop to the sandbox user")
+
+
+def _clear_inheritable_capabilities(libc) -> None:
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    nothing = (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3 uses two 32-bit words per set
+    libc.capset(ctypes.byref(Header(0x20080522, 0)), nothing)
 
 
 if __name__ == "__main__":

@@ -275,7 +275,7 @@ class JailPlan:
         return b"".join(o.encode() + b"\0" for o in options)
 
 
-_GUEST_START_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN")
+_GUEST_START_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SETPCAP")  # SETPCAP: to empty the bounding set
 
 
 class HostUserNamespace:

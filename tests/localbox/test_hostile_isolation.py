@@ -467,8 +467,10 @@ def test_no_privileges_inside(sandbox, localbox) -> None:
     """Code in the sandbox holds no capabilities: it cannot mount, change kernel settings, touch devices or leave
     its cgroups (which would lift its memory and process caps)."""
     host_hostname = socket.gethostname()
-    status = sandbox.commands.run("grep CapEff /proc/self/status").stdout
-    assert status.split()[1] == "0000000000000000", f"the sandbox has effective capabilities: {status}"
+    status = sandbox.commands.run("grep ^Cap /proc/self/status").stdout
+    sets = dict(line.split(":") for line in status.splitlines())
+    assert set(sets) == {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}, status
+    assert all(int(v, 16) == 0 for v in sets.values()), f"the sandbox holds capabilities (in some set): {status}"
     kernel_caps = sandbox.run_code(
         "[l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')][0]"
     ).text
