@@ -1,7 +1,9 @@
 """The chat page: `python app.py` (also the Hugging Face Space entry point).
 
 Configuration comes from the environment / `.env` (see docs/ui.md). Host and port: GRADIO_SERVER_NAME /
-GRADIO_SERVER_PORT (default 127.0.0.1:7860). All logic lives in `webui/`; this file only wires it together.
+GRADIO_SERVER_PORT (default 127.0.0.1:7860). A bad setting or a busy port is one plain line on stderr and exit
+status 2, after the embedded local sandbox server is stopped. All logic lives in `webui/`; this file only wires it
+together.
 """
 
 from __future__ import annotations
@@ -12,18 +14,31 @@ import sys
 import time
 
 from agent.config import Settings
-from agent.sandbox import SandboxProvider
-from webui.lifecycle import Lifecycle, install_sigterm_handler, probe_local_sandbox
-from webui.page import PageOptions, build_demo, on_spaces
+
+# webui (and so gradio) is imported only after the settings are checked: gradio reads GRADIO_SERVER_PORT with
+# int() at import time, so a bad value would otherwise end in its traceback before our check runs.
 
 
-def _int_env(name: str) -> int | None:
+def _int_env(name: str, lowest: int = 0, highest: int | None = None) -> int | None:
+    """A whole-number setting, or None when unset; ValueError with plain words when it is not usable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
     if not raw.isdigit():
         raise ValueError(f"{name} must be a whole number, not {raw!r}")
-    return int(raw)
+    value = int(raw)
+    if value < lowest or (highest is not None and value > highest):
+        span = f"from {lowest} to {highest}" if highest is not None else f"at least {lowest}"
+        raise ValueError(f"{name} must be a whole number {span}, not {raw!r}")
+    return value
+
+
+def _launch_problem(exc: OSError, host: str, port: int) -> str:
+    """One plain line for a server that could not start listening (Gradio raises a bare OSError)."""
+    if "empty port" in str(exc).lower():  # Gradio's words when binding host:port failed
+        return (f"Port {port} is already in use (or {host} is not an address of this machine); "
+                "set GRADIO_SERVER_PORT to a free port.")
+    return f"The page could not start listening on {host}:{port}: {exc.strerror or exc}."
 
 
 def main() -> None:
@@ -33,9 +48,16 @@ def main() -> None:
     try:  # a broken .env or setting is one plain line for the operator, not a traceback
         settings = Settings.from_env()
         concurrency_limit = _int_env("AGENT_MAX_CONCURRENT")
+        host = os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
+        port = _int_env("GRADIO_SERVER_PORT", 1, 65535) or 7860
+        max_threads = _int_env("GRADIO_MAX_THREADS", 1) or 40
     except ValueError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
         sys.exit(2)
+    from agent.sandbox import SandboxProvider
+    from webui.lifecycle import Lifecycle, install_sigterm_handler, probe_local_sandbox
+    from webui.page import PageOptions, build_demo, on_spaces
+
     provider = SandboxProvider.from_settings(settings)
     options = PageOptions(
         concurrency_limit=concurrency_limit,
@@ -45,11 +67,12 @@ def main() -> None:
     demo = build_demo(settings, provider, options)
     lifecycle = Lifecycle(demo.registry, provider)
     install_sigterm_handler()
+    launch_problem: str | None = None
     try:
         demo.queue(default_concurrency_limit=options.concurrency_limit).launch(
-            server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-            server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-            max_threads=int(os.environ.get("GRADIO_MAX_THREADS", "40")),
+            server_name=host,
+            server_port=port,
+            max_threads=max_threads,
             max_file_size=os.environ.get("AGENT_MAX_UPLOAD", "100mb"),  # bigger uploads are refused by the page
             app_kwargs={"lifespan": lifecycle.lifespan},
             prevent_thread_lock=True,
@@ -58,8 +81,13 @@ def main() -> None:
             time.sleep(0.2)
     except KeyboardInterrupt:
         print("Shutting down: closing sandboxes…", flush=True)
+    except OSError as exc:  # raised by launch() before the server runs: a busy port, an address not ours
+        launch_problem = _launch_problem(exc, host, port)
     finally:
-        lifecycle.shutdown(demo)
+        lifecycle.shutdown(demo)  # the embedded local sandbox server and any sandbox are stopped in every case
+    if launch_problem:
+        print(launch_problem, file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import mimetypes
 import signal
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from typing import TextIO
 
 from agent.config import Settings
 from agent.events import (
+    Artifact,
     Done,
     Error,
     Event,
@@ -53,7 +55,8 @@ class PlainPrinter:
 
     Retry notices go to ``err`` (they are about the connection, not the answer). A tool result that was cut for
     the model and whose output was not streamed live (read_file) is saved whole to a file under ``outputs_dir``
-    and its path printed: the person can read all of it without flooding the terminal.
+    and its path printed: the person can read all of it without flooding the terminal. Each artifact (a chart,
+    an SVG, an HTML table) is saved there too, as ``<call id>-<n>.<ext>``, and its path printed in its tag.
     """
 
     def __init__(self, out: TextIO, err: TextIO | None = None, outputs_dir: Path | None = None) -> None:
@@ -99,7 +102,8 @@ class PlainPrinter:
         elif isinstance(ev, ToolFinished):
             r = ev.result
             mark = "✗" if r.is_error else "✓"
-            arts = "".join(f" [{a.mime}, {_size(a.data)}]" for a in r.artifacts)
+            arts = "".join(f" [{a.mime}, {_size(a.data)}{self._save_artifact(ev.id, i, a)}]"
+                           for i, a in enumerate(r.artifacts, 1))
             first = r.output.strip().splitlines()[-1] if r.is_error and r.output.strip() else ""
             tail = f" — {first[:200]}" if first else ""
             self._line(f"{mark} {ev.name} ({ev.duration:.1f} s){arts}{tail}")
@@ -122,13 +126,32 @@ class PlainPrinter:
                 self._write("\n")
 
 
+    def _folder(self) -> Path:
+        """The folder for saved outputs and artifacts, made on first use ($TMPDIR/agent-outputs-*)."""
+        if self.outputs_dir is None:
+            self.outputs_dir = Path(tempfile.mkdtemp(prefix="agent-outputs-"))
+        return self.outputs_dir
+
+    def _save_artifact(self, call_id: str, index: int, artifact: Artifact) -> str:
+        """Write one artifact (a chart, an SVG, an HTML table, ...) to a file; the words to add to its tag.
+
+        A terminal cannot show a PNG, so without a file the chart the tool line announces would be lost.
+        """
+        try:
+            path = self._folder() / f"{_file_stem(call_id)}-{index}{_extension(artifact.mime)}"
+            if isinstance(artifact.data, bytes):
+                path.write_bytes(artifact.data)
+            else:
+                path.write_text(artifact.data, encoding="utf-8", errors="replace")
+        except OSError:
+            return ", could not be saved"
+        return f" → {path}"
+
     def _save_full(self, call_id: str, text: str) -> str:
         """Write the uncut output to a file; the words to print about it."""
         size = _size(text.encode("utf-8", "replace"))
         try:
-            if self.outputs_dir is None:
-                self.outputs_dir = Path(tempfile.mkdtemp(prefix="agent-outputs-"))
-            path = self.outputs_dir / f"{''.join(c for c in call_id if c.isalnum() or c in '_-') or 'tool'}.txt"
+            path = self._folder() / f"{_file_stem(call_id)}.txt"
             path.write_text(text, encoding="utf-8", errors="replace")
         except OSError:
             return f"(the full output, {size}, was shortened for Claude and could not be saved)"
@@ -153,6 +176,24 @@ def deprecation_warning(model: str) -> str | None:
             return (f"Warning: the model {model} is deprecated (end of life: {table[model]}); "
                     "pick a current one with --model.")
     return None
+
+
+_EXTENSIONS = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+    "image/svg+xml": ".svg", "text/html": ".html", "text/markdown": ".md", "text/latex": ".tex",
+    "application/json": ".json", "application/javascript": ".js", "application/pdf": ".pdf", "text/plain": ".txt",
+}
+
+
+def _extension(mime: str) -> str:
+    """The file extension for a MIME type (the common ones fixed, so a chart is always ``.png``)."""
+    base = mime.split(";")[0].strip().lower()
+    return _EXTENSIONS.get(base) or mimetypes.guess_extension(base) or ".bin"
+
+
+def _file_stem(call_id: str) -> str:
+    """A tool call id made safe as a file name."""
+    return "".join(c for c in call_id if c.isalnum() or c in "_-") or "tool"
 
 
 def _size(data: bytes | str) -> str:
@@ -239,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_thinking:
         changes["thinking"] = False
     settings = settings.replace(**changes)
-    missing = settings.missing_key_message()
+    missing = settings.missing_key_message("cli")
     if missing:
         return fail(missing, EXIT_CONFIG)
     deprecated = deprecation_warning(settings.model)

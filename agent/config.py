@@ -34,9 +34,11 @@ def find_env_file(env: Mapping[str, str], cwd: Path, checkout: Path = CHECKOUT) 
     """Which ``.env`` to read.
 
     ``AGENT_ENV_FILE`` when set (empty: none). Otherwise ``.env`` in the working directory, else the one in the
-    checkout: the page is started from the checkout (scripts/run.sh), and someone running ``python -m agent``
-    from a project folder expects the key they put next to app.py to work there too. A working-directory
-    ``.env`` wins as a whole (the two are not merged), so a project can bring its own settings.
+    checkout: the page is started from the checkout (scripts/run.sh), and someone running the CLI from a project
+    folder (``PYTHONPATH=<checkout> <checkout>/.venv/bin/python -m agent ...``: the checkout is not installed
+    as a package, so Python finds ``agent`` only through PYTHONPATH there) expects the key they put next to
+    app.py to work too. A working-directory ``.env`` wins as a whole (the two are not merged), so a project can
+    bring its own settings.
     """
     if ENV_FILE_VAR in env:
         raw = env[ENV_FILE_VAR].strip()
@@ -76,9 +78,24 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
+_PLACEHOLDER_MARKS = ("your-key", "your_key", "yourkey", "your-api-key", "your_api_key", "...", "<", ">")
+
+
+def is_placeholder_key(value: str) -> bool:
+    """True for an example value such as ``sk-ant-your-key-here`` or ``sk-ant-...``: not a key anyone was given.
+
+    A literal copy of an example file used to count as "a key is set", so the page hid its guidance and the first
+    message ended in "Claude rejected the API key". Real keys are letters, digits, ``-`` and ``_`` only, so these
+    marks never occur in one.
+    """
+    low = value.strip().lower()
+    return any(mark in low for mark in _PLACEHOLDER_MARKS)
+
+
 @dataclass(frozen=True)
 class Settings:
     anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_key_placeholder: bool = field(default=False, repr=False)  # the env held an example value, not a key
     anthropic_base_url: str | None = None
     model: str = DEFAULT_MODEL
 
@@ -143,8 +160,11 @@ class Settings:
             raise ValueError(f"AGENT_SANDBOX must be auto, local or e2b, got {sandbox!r}")
 
         d = cls()
+        key = get("ANTHROPIC_API_KEY")
+        placeholder = key is not None and is_placeholder_key(key)
         return cls(
-            anthropic_api_key=get("ANTHROPIC_API_KEY"),
+            anthropic_api_key=None if placeholder else key,
+            anthropic_key_placeholder=placeholder,
             anthropic_base_url=get("ANTHROPIC_BASE_URL"),
             model=get("ANTHROPIC_MODEL") or DEFAULT_MODEL,
             e2b_api_key=get("E2B_API_KEY"),
@@ -178,11 +198,21 @@ class Settings:
             return "e2b"
         return "local"
 
-    def missing_key_message(self) -> str | None:
-        """Plain words telling a person how to add an Anthropic key, or None when one is set."""
+    def missing_key_message(self, where: Literal["page", "cli"] = "page") -> str | None:
+        """Plain words telling a person how to add an Anthropic key, or None when one is set.
+
+        ``where`` picks the advice: the page can take a pasted key in its Settings, the terminal cannot.
+        """
         if self.anthropic_api_key:
             return None
-        return (
-            "No Anthropic API key is set. Put ANTHROPIC_API_KEY=... in a .env file next to app.py "
+        why = ("ANTHROPIC_API_KEY holds the example placeholder, not a key. " if self.anthropic_key_placeholder
+               else "No Anthropic API key is set. ")
+        if where == "cli":
+            return why + (
+                "Export it in the shell (export ANTHROPIC_API_KEY=...), or put ANTHROPIC_API_KEY=... in a .env "
+                "file in this folder or next to app.py in the checkout."
+            )
+        return why + (
+            "Put ANTHROPIC_API_KEY=... in a .env file next to app.py "
             "(or export it in the shell), or paste your own key in Settings."
         )

@@ -684,6 +684,63 @@ df
 
 _SCRIPT = 'import sys\nprint("hello from", sys.version.split()[0])\nprint("sum of 1..100 =", sum(range(101)))\n'
 
+# The page's first example ("Create a React counter app ..."): one self-contained page, no CDN and no npm, so the
+# key-less demo works offline. A tiny React-like pattern: state, a render function, event handlers.
+_COUNTER_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Counter</title>
+<style>
+  body { font-family: system-ui, sans-serif; display: grid; place-items: center; min-height: 90vh; margin: 0; }
+  .counter { text-align: center; }
+  .count { font-size: 4rem; margin: 0.5rem 0; }
+  button { font-size: 1.5rem; width: 3rem; margin: 0 0.5rem; cursor: pointer; }
+</style>
+</head>
+<body>
+<div id="root"></div>
+<script>
+// A counter component in the React style (state -> render), written in plain JavaScript.
+function useState(initial, render) {
+  let value = initial;
+  return [() => value, (next) => { value = next; render(); }];
+}
+
+function Counter(root) {
+  const [count, setCount] = useState(0, () => render());
+  function render() {
+    root.innerHTML = "";
+    const box = document.createElement("div");
+    box.className = "counter";
+    const title = document.createElement("h1");
+    title.textContent = "Counter";
+    const shown = document.createElement("p");
+    shown.className = "count";
+    shown.id = "count";
+    shown.textContent = String(count());
+    const minus = document.createElement("button");
+    minus.id = "decrement";
+    minus.textContent = "−";
+    minus.setAttribute("aria-label", "decrement");
+    minus.onclick = () => setCount(count() - 1);
+    const plus = document.createElement("button");
+    plus.id = "increment";
+    plus.textContent = "+";
+    plus.setAttribute("aria-label", "increment");
+    plus.onclick = () => setCount(count() + 1);
+    box.append(title, shown, minus, plus);
+    root.append(box);
+  }
+  render();
+}
+
+Counter(document.getElementById("root"));
+</script>
+</body>
+</html>
+"""
+
 
 def _plan(prompt: str) -> list[list[ToolUse]]:
     """Which tool calls to make, step by step, for a prompt (keywords pick a small scenario)."""
@@ -692,6 +749,10 @@ def _plan(prompt: str) -> list[list[ToolUse]]:
         return []
     if "markdown" in p:
         return []
+    if "react" in p or "counter" in p:
+        return [[ToolUse("write_file", {"path": "counter-app/index.html", "content": _COUNTER_PAGE})],
+                [ToolUse("run_command", {"command": "python3 -m http.server 8000", "cwd": "counter-app",
+                                         "background": True})]]
     if any(w in p for w in ("chart", "plot", "graph")):
         return [[ToolUse("execute_code", {"code": _CHART_CODE, "language": "python"}, chunk=12, delay=0.01)]]
     if "table" in p:
@@ -768,6 +829,9 @@ def demo_responder(req: RecordedRequest) -> Response:
         return Reply(tuple(blocks), usage=usage)
     if "markdown" in prompt.lower():
         summary = _MARKDOWN
+    elif plan and plan[0][0].input.get("path") == "counter-app/index.html":
+        summary = ("The counter app is running: `counter-app/index.html` is served by `python3 -m http.server "
+                   "8000`. Open it in the **Preview** (port 8000) and click + and − to change the count.")
     elif not plan:
         summary = f"Hello! I'm the stand-in for Claude. You said: {prompt[:200]}"
     else:
