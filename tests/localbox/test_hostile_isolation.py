@@ -522,3 +522,55 @@ def _wait_for_host_pid(marker: str) -> int:
                         return int(proc.name)
         time.sleep(0.1)
     raise AssertionError(f"the sandbox process {marker} is not visible on the host")
+
+
+_PLANT_FULL_SOCKETS = r'''
+import os, socket, stat, time
+d = "/run/localbox"; keep = []
+seen = set(os.listdir(d))
+end = time.time() + 60
+while time.time() < end:
+    for n in os.listdir(d):
+        p = os.path.join(d, n)
+        if n.endswith("-1") and n not in seen:
+            try:
+                if not stat.S_ISSOCK(os.lstat(p).st_mode):
+                    continue
+            except OSError:
+                continue
+            seen.add(n)
+            os.unlink(p)
+            srv = socket.socket(socket.AF_UNIX); srv.bind(p); srv.listen(0)
+            for _ in range(2):  # fill the tiny backlog and never accept
+                c = socket.socket(socket.AF_UNIX); c.setblocking(False)
+                try:
+                    c.connect(p)
+                except OSError:
+                    pass
+                keep.append(c)
+            keep.append(srv)
+            open("/home/user/planted.log", "a").write(n + "\n")
+    time.sleep(0.002)
+'''
+
+
+def test_a_planted_socket_in_the_control_dir_cannot_freeze_the_server(localbox) -> None:
+    """Sandbox code swaps the restarting kernel's socket for one with a full backlog: the server used to block in
+    connect() on its only event loop, freezing every sandbox. Now only that sandbox's kernel start fails."""
+    with extra_sandbox(localbox) as attacker:
+        attacker.files.write("/home/user/plant.py", _PLANT_FULL_SOCKETS)
+        watcher = attacker.commands.run("python3 /home/user/plant.py", background=True)
+        time.sleep(0.5)
+        with contextlib.suppress(Exception):
+            attacker.run_code("import os; os.kill(os.getpid(), 9)", timeout=10)
+        def restart_the_kernel() -> None:  # the next run_code makes the server start a new kernel
+            with contextlib.suppress(Exception):
+                attacker.run_code("1", timeout=30)
+
+        threading.Thread(target=restart_the_kernel, daemon=True).start()
+        began = time.monotonic()
+        time.sleep(3)
+        assert attacker.files.exists("/home/user/planted.log"), "the attack did not get to plant its socket"
+        assert_server_serves(localbox)
+        assert time.monotonic() - began < 30, "the server was frozen by a socket planted in a sandbox"
+        watcher.kill()
