@@ -122,6 +122,7 @@ def test_missing_key_is_a_plain_message(claude, tmp_path):
     assert proc.returncode != 0, _show(proc)
     err_lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(err_lines) == 1 and "ANTHROPIC_API_KEY" in err_lines[0], _show(proc)
+    assert "Settings" not in err_lines[0], f"the CLI has no Settings to paste a key into:\n{_show(proc)}"
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not claude.requests, "no request should be sent without a key"
 
