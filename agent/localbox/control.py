@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import shutil
 import time
@@ -71,7 +72,8 @@ class Registry:
         self._tasks = [asyncio.create_task(self._keep_pool()), asyncio.create_task(self._expire())]
 
     def _plan(self) -> jail.JailPlan:
-        sandbox_dir = self.root / f"sb-{secrets.token_hex(6)}"
+        # the server's pid in the name (also the name of its cgroups) tells a later server whether it is orphaned
+        sandbox_dir = self.root / f"sb-{os.getpid()}-{secrets.token_hex(6)}"
         sandbox_dir.mkdir()
         return jail.JailPlan(sandbox_dir=sandbox_dir, etc_dir=self.etc, python=self.python,
                              limits=self.settings.limits, caps=self.caps,

@@ -455,15 +455,16 @@ def sweep_leftovers() -> list[Path]:
 
 
 def _remove_empty_orphan_cgroups() -> None:
-    """Empty sandbox cgroups whose sandbox directory no server has (e.g. its scratch directory was deleted).
-    Only empty ones: a server elsewhere (another TMPDIR) may own a busy one."""
-    known = {p.name for p in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*/sb-*")}
+    """Sandbox cgroups of servers that are gone (their name carries the server's pid, whatever its TMPDIR was).
+    Names without a pid (older servers) go only when empty and untouched for ten minutes."""
     for controller in (CGROUP_V1_ROOT / "memory" / "localbox", CGROUP_V1_ROOT / "pids" / "localbox"):
         for cg in controller.glob("sb-*"):
-            if cg.name in known:
-                continue
+            parts = cg.name.split("-")
             try:
-                if not (cg / "cgroup.procs").read_text().strip():
+                if len(parts) == 3 and parts[1].isdigit():
+                    if not _alive(int(parts[1])):
+                        _empty_and_remove(cg)
+                elif time.time() - cg.stat().st_mtime > 600 and not (cg / "cgroup.procs").read_text().strip():
                     cg.rmdir()
             except OSError:
                 pass

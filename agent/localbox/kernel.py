@@ -213,11 +213,11 @@ class Kernel:
                 msg = await queue.get()
                 if msg is None:
                     yield {"type": "error", "name": "KernelDied",
-                           "value": "the Python kernel died (killed, out of memory, or it sent one output larger "
-                                    f"than {MAX_KERNEL_MESSAGE >> 20} MiB); it was restarted and its state was lost",
+                           "value": "the Python kernel died (killed, out of memory, or one output over the "
+                                    f"{MAX_KERNEL_MESSAGE >> 20} MiB limit); it was restarted and its state was lost",
                            "traceback": "The Python kernel of this sandbox died (killed, out of memory, or it sent "
-                                        f"one output larger than {MAX_KERNEL_MESSAGE >> 20} MiB). It was restarted: "
-                                        "variables and imports from earlier runs are gone."}
+                                        f"one output over the {MAX_KERNEL_MESSAGE >> 20} MiB limit). It was "
+                                        "restarted: variables and imports from earlier runs are gone."}
                     return
                 kind = msg["msg_type"]
                 content = msg["content"]

@@ -87,9 +87,9 @@ def test_stop_frees_processes_cgroups_mounts_and_temp_dir() -> None:
         names = set()
         for pid in jails:
             with open(f"/proc/{pid}/cgroup") as cgroups:
-                names |= set(re.findall(r"localbox/(sb-[0-9a-f]+)", cgroups.read()))
+                names |= set(re.findall(r"localbox/(sb-[0-9]+-[0-9a-f]+)", cgroups.read()))
         with open("/proc/mounts") as mounts:
-            dirs = sorted(set(re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9a-f]+)/ctl", mounts.read())))
+            dirs = sorted(set(re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9]+-[0-9a-f]+)/ctl", mounts.read())))
         dirs = [d for d in dirs if d[1] in names]
         assert dirs, "each jail should have its control dir mounted"
     finally:
@@ -186,9 +186,9 @@ def test_stop_while_a_warm_sandbox_is_still_booting_leaves_nothing() -> None:
         for pid, args in _children(server._process.pid):
             if "bwrap" in args:
                 with open(f"/proc/{pid}/cgroup") as cgroups:
-                    names |= set(re.findall(r"localbox/(sb-[0-9a-f]+)", cgroups.read()))
+                    names |= set(re.findall(r"localbox/(sb-[0-9]+-[0-9a-f]+)", cgroups.read()))
         with open("/proc/mounts") as mounts:
-            mine = sorted({root for root, name in re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9a-f]+)/ctl",
+            mine = sorted({root for root, name in re.findall(r"(/tmp/localbox-[^/ ]+)/(sb-[0-9]+-[0-9a-f]+)/ctl",
                                                               mounts.read()) if name in names})
         assert len(mine) == 1, f"cannot tell this server's temp dir (jails {names}, roots {mine})"
     finally:
