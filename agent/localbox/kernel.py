@@ -41,7 +41,6 @@ _MIME_KEYS = {
     "application/javascript": "javascript",
 }
 _ZMQ_CONTEXT: zmq.asyncio.Context | None = None
-MAX_KERNEL_MESSAGE = 64 << 20  # bigger: ZeroMQ drops the connection (before reading it) and the kernel is replaced
 
 
 def _zmq_context() -> zmq.asyncio.Context:
@@ -50,8 +49,6 @@ def _zmq_context() -> zmq.asyncio.Context:
         _ZMQ_CONTEXT = zmq.asyncio.Context()
         _ZMQ_CONTEXT.setsockopt(zmq.RECONNECT_IVL, -1)
         _ZMQ_CONTEXT.setsockopt(zmq.LINGER, 0)
-        # a kernel is sandbox code: one message must not be able to make this server allocate gigabytes
-        _ZMQ_CONTEXT.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE)
     return _ZMQ_CONTEXT
 
 
@@ -147,9 +144,6 @@ class Kernel:
         client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self.client = client
         self._tasks = [asyncio.create_task(self._pump_iopub()), asyncio.create_task(self._pump_shell())]
-        for channel in (client.iopub_channel, client.shell_channel, client.control_channel):
-            monitor = channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-            self._tasks.append(asyncio.create_task(self._kill_when_disconnected(monitor)))
         # the iopub subscription is live once we see any iopub message; kernel_info makes the kernel send some
         while True:
             msg_id = client.kernel_info()
@@ -172,19 +166,6 @@ class Kernel:
             queue = self._iopub.get(parent)
             if queue is not None:
                 queue.put_nowait(msg)
-
-    async def _kill_when_disconnected(self, monitor: zmq.asyncio.Socket) -> None:
-        """Reconnection is off, so a dropped connection (e.g. an oversized message) leaves the kernel unreachable:
-        kill it; the sandbox then reports a dead kernel and starts a fresh one, as after an out-of-memory kill."""
-        try:
-            await monitor.recv_multipart()
-        finally:
-            monitor.close()
-        if not self.dead.is_set() and self.pid is not None:
-            try:
-                await self.channel.call("signal", pid=self.pid, sig=9)
-            except Exception:
-                pass
 
     async def _pump_shell(self) -> None:
         assert self.client is not None
@@ -213,11 +194,10 @@ class Kernel:
                 msg = await queue.get()
                 if msg is None:
                     yield {"type": "error", "name": "KernelDied",
-                           "value": "the Python kernel died (killed, out of memory, or one output over the "
-                                    f"{MAX_KERNEL_MESSAGE >> 20} MiB limit); it was restarted and its state was lost",
-                           "traceback": "The Python kernel of this sandbox died (killed, out of memory, or it sent "
-                                        f"one output over the {MAX_KERNEL_MESSAGE >> 20} MiB limit). It was "
-                                        "restarted: variables and imports from earlier runs are gone."}
+                           "value": "the Python kernel died (killed, or out of memory); it was restarted and its "
+                                    "state was lost",
+                           "traceback": "The Python kernel of this sandbox died (killed, or out of memory). "
+                                        "It was restarted: variables and imports from earlier runs are gone."}
                     return
                 kind = msg["msg_type"]
                 content = msg["content"]
