@@ -7,36 +7,22 @@ launched by the ``app`` fixture (tests/browser/conftest.py) and scripts the mode
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import base_settings, launch_page
+from tests.browser.page_helpers import SHOTS, bot_text, send
 from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
 from tests.support.claude_standin import ToolUse, overloaded, text_reply, tool_reply
 
 pytestmark = pytest.mark.browser
 
-# Screenshots to LOOK at after a run (not compared automatically).
-SHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", Path(tempfile.gettempdir()) / "browser-screenshots"))
 
 
 # ----- helpers ------------------------------------------------------------------------------------------------
-
-
-def send(page: Any, text: str) -> None:
-    box = page.get_by_test_id("textbox")
-    box.fill(text)
-    box.press("Enter")
-
-
-def bot_text(page: Any) -> str:
-    return "\n".join(page.locator(".bot").all_inner_texts())
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> float:

@@ -8,10 +8,7 @@ what Chromium really shows (Gradio renders step titles as Markdown with HTML, so
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -28,6 +25,7 @@ from agent.events import (
     Usage,
     UsageUpdate,
 )
+from tests.browser.page_helpers import SHOTS, bot_text, send
 from webui.chat import add_stopped_note, mark_pending_stopped
 from webui.render import STOPPED_NOTE, TurnRenderer, inert, one_line, render_events, tool_title
 
@@ -160,17 +158,6 @@ def test_failed_step_title_says_failed_with_a_warning_mark():
 
 # ----- in Chromium ----------------------------------------------------------------------------------------------
 
-SHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", Path(tempfile.gettempdir()) / "browser-screenshots"))
-
-
-def _send(page: Any, text: str) -> None:
-    box = page.get_by_test_id("textbox")
-    box.fill(text)
-    box.press("Enter")
-
-
-def _bot_text(page: Any) -> str:
-    return "\n".join(page.locator(".bot").all_inner_texts())
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -196,14 +183,14 @@ def test_page_shows_literal_titles_one_thought_failed_step_and_port_early(page, 
         tool_reply(ToolUse("run_command", {"command": command}), thinking=Thinking("Let me try that. " * 8, chunks=8, delay=0.25)),
         Reply((Text("It failed; the port was 8000. " * 4, chunks=12, delay=0.4),)),
     )
-    _send(page, "Run the odd command")
-    _wait(lambda: "— failed" in _bot_text(page), 60, "the failed step")
+    send(page, "Run the odd command")
+    _wait(lambda: "— failed" in bot_text(page), 60, "the failed step")
     page.get_by_text("Preview a web app").click()
     port = page.get_by_label("Port in the sandbox")
     _wait(lambda: port.input_value() == "8000", 5, "the Preview port to show 8000 while the turn still runs")
     assert page.locator("button.stop-button").count() == 1, "the turn was already over: the port came too late"
     _idle(page)
-    text = _bot_text(page)
+    text = bot_text(page)
     assert "<h1>Hi</h1>" in text and "**bold**" in text and "a & b" in text and "<img src=x>" in text, text
     assert page.locator(".bot h1").count() == 0, "the command's HTML was rendered as a heading"
     assert page.locator(".bot img[src='x']").count() == 0, "the command's <img> became a live image"
@@ -219,18 +206,18 @@ def test_stop_while_thinking_says_stopped_and_next_message_works(page, claude):
     from tests.support.claude_standin import Reply, Text, Thinking, text_reply
 
     claude.push(Reply((Thinking("pondering " * 40, chunks=40, delay=0.25), Text("never shown"))))
-    _send(page, "Think for a long time")
-    _wait(lambda: "Thinking" in _bot_text(page), 30, "the thinking step")
+    send(page, "Think for a long time")
+    _wait(lambda: "Thinking" in bot_text(page), 30, "the thinking step")
     page.locator("button.stop-button").click()
     _idle(page, timeout=10)
-    _wait(lambda: STOPPED_NOTE in _bot_text(page), 5, "the Stopped note")
+    _wait(lambda: STOPPED_NOTE in bot_text(page), 5, "the Stopped note")
     time.sleep(1.0)  # a late frame from the cancelled turn must not wipe or double the note
-    assert _bot_text(page).count(STOPPED_NOTE) == 1
+    assert bot_text(page).count(STOPPED_NOTE) == 1
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "review-fixes-stopped.png"))
     claude.push(text_reply("Still here."))
-    _send(page, "Hello again")
-    _wait(lambda: "Still here." in _bot_text(page), 30, "the next answer")
+    send(page, "Hello again")
+    _wait(lambda: "Still here." in bot_text(page), 30, "the next answer")
     _idle(page)
     texts = str(claude.requests[-1].messages)
     assert "Hello again" in texts and "Think for a long time" in texts, "the conversation was not kept"

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.localbox import LocalboxUnavailable, LocalServer, jail, start_server
+from agent.localbox import LocalServer, jail
+from tests.support.localbox_fixtures import serve
 
 from .helpers import extra_sandbox, wait_for
 
@@ -30,14 +31,7 @@ print(resource.getrlimit(resource.RLIMIT_DATA)[0], resource.getrlimit(resource.R
 def no_cgroup_server() -> Iterator[LocalServer]:
     options = ("--cgroups", "off", "--memory-mb", str(MEMORY_MB), "--max-processes", str(MAX_PROCESSES),
                "--pool-size", "0")
-    try:
-        server = start_server(options=options)
-    except LocalboxUnavailable as exc:
-        pytest.fail(f"the local sandbox server cannot start here: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve(options)
 
 
 def test_code_and_commands_run_under_rlimits(no_cgroup_server) -> None:

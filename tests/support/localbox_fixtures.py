@@ -14,17 +14,22 @@ import pytest
 from agent.localbox import LocalboxUnavailable, LocalServer, start_server
 
 
-@pytest.fixture(scope="session")
-def localbox() -> Iterator[LocalServer]:
-    """A started local E2B-compatible server; use `localbox.sdk_options()` with the unmodified SDK."""
+def serve(options: tuple[str, ...] = ()) -> Iterator[LocalServer]:
+    """Start a server (failing the test loudly if it cannot), yield it, stop it: the body of server fixtures."""
     try:
-        server = start_server()
+        server = start_server(options=options)
     except LocalboxUnavailable as exc:
         pytest.fail(f"the local sandbox server cannot start here: {exc}", pytrace=False)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def localbox() -> Iterator[LocalServer]:
+    """A started local E2B-compatible server; use `localbox.sdk_options()` with the unmodified SDK."""
+    yield from serve()
 
 
 @pytest.fixture
