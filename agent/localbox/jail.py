@@ -386,7 +386,7 @@ async def launch(plan: JailPlan, isolated: bool = True) -> tuple[asyncio.subproc
             mount_control_dir(plan.control_dir)
             create_cgroups(plan)
             if os.geteuid() == 0:
-                userns = HostUserNamespace()
+                userns = await asyncio.to_thread(HostUserNamespace)  # waits on a child: not on the event loop
                 plan = plan.with_userns(userns.fd)
             blob = plan.options_blob(fd)
             if len(blob) >= 65536:  # a pipe holds 64 KiB: write it without blocking or fall back to argv
