@@ -47,7 +47,7 @@ class FirstAnswerDeadline(Middleware):
     async def handle_async(self, request: Any, call_next: Any) -> Any:
         try:
             return await asyncio.wait_for(call_next(request), self.seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             opts = request.options
             raise anthropic.APITimeoutError(request=httpx2.Request(opts.method, opts.url)) from None
 

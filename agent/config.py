@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
@@ -118,7 +119,7 @@ class Settings:
     local_allow_unisolated: bool = False  # run local sandboxes without the bubblewrap jail (unsafe; last resort)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
         """Read settings from ``env`` (default ``os.environ``) over the values of a ``.env`` file (real env wins).
 
         ``dotenv_path=".env"`` (the default) means the lookup of ``find_env_file``; another path reads exactly
@@ -185,7 +186,7 @@ class Settings:
             local_allow_unisolated=flag("AGENT_LOCAL_UNISOLATED", d.local_allow_unisolated),
         )
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         """A copy with some fields changed (per-session model choice, the user's own key, ...)."""
         return dataclasses.replace(self, **changes)
 

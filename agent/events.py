@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Usage:
     cache_read_tokens: int = 0
     cost_usd: float = 0.0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
@@ -202,16 +202,16 @@ class Done(_Event):
     usage: Usage = field(default_factory=Usage)
 
 
-Event = Union[
-    TextDelta,
-    ThinkingDelta,
-    ToolStarted,
-    ToolInputDelta,
-    ToolRunning,
-    ToolOutput,
-    ToolFinished,
-    UsageUpdate,
-    SandboxStatus,
-    Error,
-    Done,
-]
+Event = (
+    TextDelta
+    | ThinkingDelta
+    | ToolStarted
+    | ToolInputDelta
+    | ToolRunning
+    | ToolOutput
+    | ToolFinished
+    | UsageUpdate
+    | SandboxStatus
+    | Error
+    | Done
+)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import anthropic
 import httpx2
 
-
 MAX_SILENT_WAIT_S = 20.0  # the longest wait (server-requested or a silent server) before the person hears of it
 
 

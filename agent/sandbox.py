@@ -50,7 +50,7 @@ class SandboxProvider:
         self._closed = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SandboxProvider":
+    def from_settings(cls, settings: Settings) -> SandboxProvider:
         return cls(settings, settings.kind)
 
     # ------------------------------------------------------------------ connection options

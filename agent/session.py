@@ -14,8 +14,9 @@ import logging
 import posixpath
 import re
 import zipfile
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import anthropic
 
@@ -337,7 +338,7 @@ class AgentSession:
         contents = await asyncio.gather(*(fetch(p) for p in chosen))
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for p, data in zip(chosen, contents):
+            for p, data in zip(chosen, contents, strict=False):
                 zf.writestr(posixpath.relpath(p, HOME), data)
             if skipped:
                 zf.writestr("NOT-INCLUDED.txt", f"{skipped} file(s) were left out: the workspace is larger than the "

@@ -8,7 +8,8 @@ message (results first, in call order), thinking blocks go back unchanged with t
 from __future__ import annotations
 
 import base64
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agent.events import Artifact
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from e2b_code_interpreter import Sandbox  # noqa: E402
+from e2b_code_interpreter import Sandbox
 
 MIB = 1024 * 1024
 

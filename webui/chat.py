@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import gradio as gr
 
@@ -161,7 +162,7 @@ class ChatController:
                     timeout = TICK_S if timeout is None else min(timeout, TICK_S)
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout) if timeout is not None else await queue.get()
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     item = None
                     renderer.tick()
                 while item is not None:

@@ -17,7 +17,8 @@ How: the instance's ``_postprocess`` is wrapped (an instance attribute), so the 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 

@@ -14,7 +14,8 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from webui.sessions import SessionRegistry
 

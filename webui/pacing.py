@@ -10,7 +10,7 @@ multiple of the measured per-yield cost, so Gradio's share of the CPU stays boun
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class Pacer:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import gradio as gr
 
@@ -348,7 +349,7 @@ class TurnRenderer:
             return  # usage and unknown events change nothing on the chat
         self.changed = True
 
-    def feed_all(self, events: Iterable[Any]) -> "TurnRenderer":
+    def feed_all(self, events: Iterable[Any]) -> TurnRenderer:
         for event in events:
             self.feed(event)
         return self

@@ -83,7 +83,7 @@ class LocalServer:
             if stream is not None:
                 stream.close()
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("localbox: WARNING: %s. Running sandboxes WITHOUT isolation: code in them can read and change "
                     "this machine's files.", caps.problem)
     elif caps.cgroup_memory is None or caps.cgroup_pids is None:
-        nproc = ("at most %d processes per sandbox" % args.max_processes if os.geteuid() != 0
+        nproc = (f"at most {args.max_processes} processes per sandbox" if os.geteuid() != 0
                  else "no process-count cap (root ignores RLIMIT_NPROC)")
         log.warning("localbox: warning: no writable cgroup v1 memory/pids controllers here, so no cap on a sandbox's "
                     "total memory; each sandbox process may use at most %d MiB, %s, and sandbox processes are the "

@@ -16,8 +16,8 @@ import os
 import secrets
 import shutil
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
@@ -113,7 +113,7 @@ class Registry:
             self._pool_changed.clear()
             try:
                 await asyncio.wait_for(self._pool_changed.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _expire(self) -> None:

@@ -385,7 +385,7 @@ class Guest:
         else:
             try:
                 await asyncio.wait_for(asyncio.shield(readers), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 readers.cancel()
                 transport = getattr(popen, "_transport", None)
                 if transport is not None:

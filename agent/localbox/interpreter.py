@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -174,7 +174,7 @@ class Interpreter:
         await ctx.kernel.interrupt()
         try:
             await asyncio.wait_for(asyncio.shield(producer), INTERRUPT_GRACE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             producer.cancel()
             if ctx.kernel is not None and not sandbox.killed.is_set():
                 try:
@@ -277,7 +277,7 @@ async def _quietly(call) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 async def wait_disconnect(receive: Receive) -> None:

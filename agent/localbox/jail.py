@@ -27,15 +27,15 @@ the kernel to kill them first when the machine runs out of memory.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-import dataclasses
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +72,7 @@ class SandboxPython:
     version: str  # e.g. "3.11"
 
     @staticmethod
-    def locate(venv: Path) -> "SandboxPython":
+    def locate(venv: Path) -> SandboxPython:
         cfg = venv / "pyvenv.cfg"
         if not cfg.is_file():
             raise JailUnavailable(
@@ -182,7 +182,7 @@ class JailPlan:
     env: dict[str, str] = field(default_factory=dict)
     userns_fd: int | None = None  # a HostUserNamespace's fd (root servers); None: bubblewrap makes its own
 
-    def with_userns(self, fd: int | None) -> "JailPlan":
+    def with_userns(self, fd: int | None) -> JailPlan:
         return dataclasses.replace(self, userns_fd=fd)
 
     @property

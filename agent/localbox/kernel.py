@@ -152,7 +152,7 @@ class Kernel:
             try:
                 await asyncio.wait_for(queue.get(), 0.5)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self.dead.is_set():
                     raise KernelError("the kernel exited while starting") from None
             finally:

@@ -21,7 +21,7 @@ import h11
 from starlette.types import Receive, Scope, Send
 
 from .channel import GuestCallError
-from .interpreter import wait_disconnect, read_body, send_error
+from .interpreter import read_body, send_error, wait_disconnect
 from .sandbox import LocalSandbox
 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailers",

@@ -191,7 +191,7 @@ class LocalSandbox:
                 pass
             try:
                 await asyncio.wait_for(self.proc.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if self.isolated:
             await asyncio.to_thread(jail.destroy_cgroups, self.plan)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import posixpath
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from agent.events import Artifact, ToolResult
 
@@ -29,7 +30,7 @@ class ToolInputError(ValueError):
 class ToolContext:
     """What a running tool may use: the session's sandbox (created or revived on demand) and a live-output sink."""
 
-    sandbox: Callable[[], Awaitable["AsyncSandbox"]]
+    sandbox: Callable[[], Awaitable[AsyncSandbox]]
     output: Callable[[Literal["stdout", "stderr"], str], None]
     timeout_s: float
     max_output_chars: int

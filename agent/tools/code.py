@@ -10,7 +10,13 @@ from e2b.exceptions import TimeoutException
 
 from agent.events import Artifact, ToolResult
 from agent.tools.base import (
-    OutputCapture, Tool, ToolContext, ToolInputError, make_result, require_str, strip_ansi,
+    OutputCapture,
+    Tool,
+    ToolContext,
+    ToolInputError,
+    make_result,
+    require_str,
+    strip_ansi,
 )
 
 LANGUAGES = ("python", "javascript", "bash")

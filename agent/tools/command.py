@@ -9,7 +9,14 @@ from e2b.sandbox.commands.command_handle import CommandExitException
 
 from agent.events import ToolResult
 from agent.tools.base import (
-    HOME, OutputCapture, Tool, ToolContext, ToolInputError, make_result, require_str, sandbox_path,
+    HOME,
+    OutputCapture,
+    Tool,
+    ToolContext,
+    ToolInputError,
+    make_result,
+    require_str,
+    sandbox_path,
 )
 
 # A background command is watched this long for early output (and early failure) before the tool returns.

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, TypeVar
 
 from agent.events import (
     Done,
@@ -122,7 +123,7 @@ async def collect(session: Any, prompt: str, files: list[Path] | None = None, ti
 
     try:
         await asyncio.wait_for(consume(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"run_turn did not finish within {timeout}s; events so far:\n"
                              f"{Turn(tuple(seen), started).describe()}") from None
     return Turn(tuple(seen), started)
@@ -179,7 +180,7 @@ def assert_valid_transcript(messages: list[dict[str, Any]]) -> None:
     """
     assert messages, "the transcript is empty"
     assert messages[0]["role"] == "user", f"the transcript must start with a user message: {messages[0]}"
-    for a, b in zip(messages, messages[1:]):
+    for a, b in zip(messages, messages[1:], strict=False):
         assert a["role"] != "user" or b["role"] != "user", f"two {a['role']} messages in a row:\n{_short(json.dumps(a), 300)}\n{_short(json.dumps(b), 300)}"
     for i, m in enumerate(messages):
         content = m.get("content")

@@ -14,8 +14,15 @@ import pytest
 from e2b_code_interpreter import AsyncSandbox
 
 from tests.agent.helpers import (
-    SandboxStatus, TextDelta, ToolRunning, agent_session, all_tool_results, assert_valid_transcript, collect,
-    make_settings, run,
+    SandboxStatus,
+    TextDelta,
+    ToolRunning,
+    agent_session,
+    all_tool_results,
+    assert_valid_transcript,
+    collect,
+    make_settings,
+    run,
 )
 from tests.support.claude_standin import Reply, Text, ToolUse, result_text, text_reply, tool_reply
 

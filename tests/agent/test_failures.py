@@ -9,10 +9,26 @@ import time
 import pytest
 
 from tests.agent.helpers import (
-    Error, TextDelta, ToolRunning, agent_session, assert_valid_transcript, collect, make_settings, run,
+    Error,
+    TextDelta,
+    ToolRunning,
+    agent_session,
+    assert_valid_transcript,
+    collect,
+    make_settings,
+    run,
 )
 from tests.support.claude_standin import (
-    Hang, Reply, Text, ToolUse, forbidden, overloaded, prompt_too_long, rate_limited, server_error, text_reply,
+    Hang,
+    Reply,
+    Text,
+    ToolUse,
+    forbidden,
+    overloaded,
+    prompt_too_long,
+    rate_limited,
+    server_error,
+    text_reply,
     unauthorized,
 )
 

@@ -13,16 +13,22 @@ import anthropic
 import httpx2
 import pytest
 
-from agent import claude_client
+from agent import claude_client, config
 from agent import cli as agent_cli
-from agent import config
 from agent.config import Settings
 from agent.events import ToolFinished, ToolResult
 from agent.failures import describe_api_failure
 from tests.agent.helpers import agent_session, collect, make_settings, run
 from tests.agent.test_cli import _cli, _show
 from tests.support.claude_standin import (
-    Hang, Reply, Text, ToolUse, overloaded, rate_limited, text_reply, tool_reply,
+    Hang,
+    Reply,
+    Text,
+    ToolUse,
+    overloaded,
+    rate_limited,
+    text_reply,
+    tool_reply,
 )
 
 FAKE_KEY_VALUE = "sk-ant-fake-VALUE-123"

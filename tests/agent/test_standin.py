@@ -8,8 +8,21 @@ import anthropic
 import pytest
 
 from tests.support.claude_standin import (
-    Hang, Reply, Text, Thinking, Tokens, ToolUse, demo_responder, forbidden, overloaded, prompt_too_long, rate_limited,
-    result_text, server_error, text_reply, unauthorized,
+    Hang,
+    Reply,
+    Text,
+    Thinking,
+    Tokens,
+    ToolUse,
+    demo_responder,
+    forbidden,
+    overloaded,
+    prompt_too_long,
+    rate_limited,
+    result_text,
+    server_error,
+    text_reply,
+    unauthorized,
 )
 
 USER = [{"role": "user", "content": "hi"}]

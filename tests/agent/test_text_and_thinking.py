@@ -6,7 +6,13 @@ import json
 
 from agent.events import UsageUpdate
 from tests.agent.helpers import (
-    TextDelta, ThinkingDelta, agent_session, assert_valid_transcript, collect, make_settings, run,
+    TextDelta,
+    ThinkingDelta,
+    agent_session,
+    assert_valid_transcript,
+    collect,
+    make_settings,
+    run,
 )
 from tests.support.claude_standin import Reply, Text, Thinking, Tokens, ToolUse, text_reply, tool_reply
 
@@ -44,7 +50,7 @@ def test_text_only_turn_streams_and_reports_usage(claude, provider):
     assert body.get("system"), "a system prompt is expected"
     assert "cache_control" in json.dumps(body), "prompt caching must be on (cache_control somewhere in the request)"
     names = {t["name"] for t in body.get("tools", [])}
-    assert EXPECTED_TOOLS <= names, f"tools declared: {sorted(names)}"
+    assert names >= EXPECTED_TOOLS, f"tools declared: {sorted(names)}"
     not_eager = [t["name"] for t in body["tools"] if t["name"] in EXPECTED_TOOLS and t.get("eager_input_streaming") is not True]
     assert not not_eager, f"tools must be declared with eager_input_streaming: true; missing on {not_eager}"
     assert claude.api_key not in json.dumps([e.to_dict() for e in turn.events]), "the API key leaked into an event"

@@ -7,8 +7,17 @@ import re
 
 from agent.events import ToolOutput
 from tests.agent.helpers import (
-    Error, ToolFinished, ToolInputDelta, ToolRunning, ToolStarted, agent_session, all_tool_results,
-    assert_valid_transcript, collect, make_settings, run,
+    Error,
+    ToolFinished,
+    ToolInputDelta,
+    ToolRunning,
+    ToolStarted,
+    agent_session,
+    all_tool_results,
+    assert_valid_transcript,
+    collect,
+    make_settings,
+    run,
 )
 from tests.support.claude_standin import Reply, Text, Tokens, ToolUse, result_text, text_reply, tool_reply
 

@@ -45,7 +45,7 @@ def new_session_key(app: Any, before: set[str], timeout: float = 10.0) -> str:
     found: list[str] = []
 
     def appeared() -> bool:
-        found[:] = [k for k in app.registry.keys() if k not in before]
+        found[:] = [k for k in app.registry if k not in before]
         return len(found) == 1
 
     wait_until(appeared, timeout, "the browser session to appear in the page's registry")
@@ -379,7 +379,7 @@ def test_two_sessions_stream_at_the_same_time(browser, app, claude):
             return "alpha0" in a and "alpha29" not in a and "beta0" in b and "beta29" not in b
 
         wait_until(both_streaming, 30, "both replies to be streaming at the same moment")
-        for pg, who in zip(pages, ("alpha", "beta")):
+        for pg, who in zip(pages, ("alpha", "beta"), strict=False):
             wait_until(lambda: f"{who}29" in bot_text(pg), 30, f"{who}'s full reply")
         assert "beta" not in bot_text(pages[0]) and "alpha" not in bot_text(pages[1])
     finally:

@@ -42,7 +42,7 @@ def wait_for(check: Callable[[], T | None], timeout: float, interval: float = 0.
             value = check()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - we report the last one
+        except Exception as exc:
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last error: {last_error!r}")

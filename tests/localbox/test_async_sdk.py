@@ -115,7 +115,7 @@ def test_async_concurrent_sandboxes(localbox) -> None:
     async def one(i: int) -> str:
         sbx = await AsyncSandbox.create(**localbox.sdk_options())
         try:
-            await sbx.files.write(f"/home/user/id.txt", str(i))
+            await sbx.files.write("/home/user/id.txt", str(i))
             execution = await sbx.run_code("open('/home/user/id.txt').read()")
             return execution.text
         finally:

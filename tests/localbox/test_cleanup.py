@@ -121,7 +121,7 @@ def test_kill_while_a_command_runs_is_reported_as_sandbox_gone(localbox) -> None
         try:
             sbx.commands.run("sleep 60", timeout=90)
             outcome.append("finished normally")
-        except BaseException as exc:  # noqa: BLE001 - we inspect it below
+        except BaseException as exc:
             outcome.append(exc)
 
     worker = threading.Thread(target=run)
@@ -179,7 +179,7 @@ def test_kill_during_run_code_is_reported_as_sandbox_killed(localbox) -> None:
         try:
             sbx.run_code("import time\ntime.sleep(60)", timeout=90)
             outcome.append("finished normally")
-        except BaseException as exc:  # noqa: BLE001 - inspected below
+        except BaseException as exc:
             outcome.append(exc)
 
     sbx.run_code("print('warm')")
@@ -218,9 +218,8 @@ def test_a_crashed_servers_leftovers_are_swept_by_the_next_server() -> None:
         crashed._process.wait()
     assert _mounts_below(root) and root.exists(), "the SIGKILLed server left nothing behind?"
 
-    with start_server() as fresh:
-        with extra_sandbox(fresh) as sbx:
-            assert sbx.run_code("1 + 1").text == "2"
+    with start_server() as fresh, extra_sandbox(fresh) as sbx:
+        assert sbx.run_code("1 + 1").text == "2"
     assert not _mounts_below(root), "the crashed server's mounts are still there"
     assert not root.exists(), "the crashed server's scratch directory is still there"
     assert not [cg for cg in cgroups if cg.exists()], "the crashed server's cgroups are still there"

@@ -12,6 +12,7 @@ import pytest
 from e2b import FileNotFoundException, FileType, NotFoundException
 from e2b_code_interpreter import Sandbox
 
+
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
     """One sandbox for this module's files tests (each uses its own paths): saves a jail start per test, which
@@ -242,7 +243,7 @@ def test_signed_urls_are_checked(sandbox) -> None:
     for url in (tampered, other_path, unsigned):
         response = httpx.get(url, timeout=30)
         assert response.status_code in (401, 403), (url, response.status_code)
-        assert "private" not in response.text and "other" != response.text
+        assert "private" not in response.text and response.text != "other"
     # A read signature does not allow writing.
     write_with_read_url = httpx.post(good, files={"file": ("private.txt", b"overwritten")}, timeout=30)
     assert write_with_read_url.status_code in (401, 403)

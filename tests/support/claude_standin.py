@@ -26,9 +26,10 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Literal, Sequence, Union
+from typing import Any, Literal
 
 # --------------------------------------------------------------------------------------------------
 # What a test can script
@@ -92,7 +93,7 @@ class ToolUse:
         return json.dumps(self.input, ensure_ascii=self.ascii)
 
 
-Block = Union[Text, Thinking, ToolUse]
+Block = Text | Thinking | ToolUse
 
 End = Literal["complete", "error", "drop", "drop_dirty", "hang"]
 
@@ -144,7 +145,7 @@ class Hang:
     seconds: float = 60.0
 
 
-Response = Union[Reply, HttpError, Hang]
+Response = Reply | HttpError | Hang
 
 
 # --- small builders, so tests read like the conversation they script ------------------------------
@@ -273,7 +274,7 @@ def _user_text(message: dict[str, Any]) -> str:
 # Turning a Reply into the wire events
 # --------------------------------------------------------------------------------------------------
 
-_Step = Union[tuple[Literal["event"], str, dict[str, Any]], tuple[Literal["sleep"], float]]
+_Step = tuple[Literal["event"], str, dict[str, Any]] | tuple[Literal["sleep"], float]
 
 
 def _split(text: str, chunks: int) -> list[str]:
@@ -290,7 +291,7 @@ def _split(text: str, chunks: int) -> list[str]:
 def _cut(text: str, chunk: int, cuts: Sequence[int]) -> list[str]:
     if cuts:
         edges = [0, *sorted(c for c in cuts if 0 < c < len(text)), len(text)]
-        return [text[a:b] for a, b in zip(edges, edges[1:])]
+        return [text[a:b] for a, b in zip(edges, edges[1:], strict=False)]
     if chunk > 0:
         return [text[i : i + chunk] for i in range(0, len(text), chunk)] or [""]
     return [text]
@@ -405,7 +406,7 @@ class ClaudeStandin:
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> "ClaudeStandin":
+    def start(self) -> ClaudeStandin:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="claude-standin", daemon=True)
         self._thread.start()
@@ -418,7 +419,7 @@ class ClaudeStandin:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ClaudeStandin":
+    def __enter__(self) -> ClaudeStandin:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

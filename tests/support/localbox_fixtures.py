@@ -33,7 +33,7 @@ def localbox() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def sandbox(localbox: LocalServer) -> Iterator["object"]:
+def sandbox(localbox: LocalServer) -> Iterator[object]:
     """A fresh `e2b_code_interpreter.Sandbox` on the session's local server, killed after the test."""
     from e2b_code_interpreter import Sandbox
 
