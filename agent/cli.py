@@ -38,8 +38,10 @@ from agent.events import (
     ToolOutput,
     ToolRunning,
 )
+from agent.presenter import duration, size, tool_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+CLI_SUMMARY_CHARS = 100  # a terminal line has room for more of the command than a step title
 
 
 class _Outcome:
@@ -94,7 +96,7 @@ class PlainPrinter:
                 self._line(self._dim("(thinking)"))
             self._write(self._dim(ev.text))
         elif isinstance(ev, ToolRunning):  # (ToolStarted is not printed: the summary needs the full input)
-            self._line(f"▶ {ev.name}: {_summary(ev.name, ev.input)}")
+            self._line(f"▶ {ev.name}: {tool_summary(ev.name, ev.input, limit=CLI_SUMMARY_CHARS)}")
         elif isinstance(ev, ToolOutput):
             self.streamed.add(ev.id)
             for line in ev.text.splitlines() or [""]:
@@ -106,7 +108,7 @@ class PlainPrinter:
                            for i, a in enumerate(r.artifacts, 1))
             first = r.output.strip().splitlines()[-1] if r.is_error and r.output.strip() else ""
             tail = f" — {first[:200]}" if first else ""
-            self._line(f"{mark} {ev.name} ({ev.duration:.1f} s){arts}{tail}")
+            self._line(f"{mark} {ev.name} ({duration(ev.duration)}){arts}{tail}")
             if r.full_output is not None and r.full_output != r.output and ev.id not in self.streamed:
                 self._line(self._dim(f"  │ {self._save_full(ev.id, r.full_output)}"))
         elif isinstance(ev, SandboxStatus):
@@ -149,13 +151,13 @@ class PlainPrinter:
 
     def _save_full(self, call_id: str, text: str) -> str:
         """Write the uncut output to a file; the words to print about it."""
-        size = _size(text.encode("utf-8", "replace"))
+        shown = _size(text.encode("utf-8", "replace"))
         try:
             path = self._folder() / f"{_file_stem(call_id)}.txt"
             path.write_text(text, encoding="utf-8", errors="replace")
         except OSError:
-            return f"(the full output, {size}, was shortened for Claude and could not be saved)"
-        return f"(Claude got a shortened copy; the full output, {size}, is in {path})"
+            return f"(the full output, {shown}, was shortened for Claude and could not be saved)"
+        return f"(Claude got a shortened copy; the full output, {shown}, is in {path})"
 
 
 def deprecation_warning(model: str) -> str | None:
@@ -197,18 +199,7 @@ def _file_stem(call_id: str) -> str:
 
 
 def _size(data: bytes | str) -> str:
-    n = len(data)
-    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"
-
-
-def _summary(name: str, args: dict) -> str:
-    for key in ("command", "path", "code"):
-        v = args.get(key)
-        if isinstance(v, str) and v.strip():
-            first = v.strip().splitlines()[0]
-            more = " ..." if "\n" in v.strip() or len(first) > 100 else ""
-            return first[:100] + more
-    return ""
+    return size(len(data))
 
 
 async def _run_turn(session, prompt: str, show, outcome: _Outcome) -> None:

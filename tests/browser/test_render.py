@@ -26,7 +26,8 @@ from agent.events import (
     UsageUpdate,
 )
 from webui.artifacts import ArtifactStore
-from webui.render import TurnRenderer, clip_middle, fence, render_events, tool_title
+from agent.presenter import clip_middle
+from webui.render import TurnRenderer, fence, render_events, tool_title
 
 
 def _clock():

@@ -1,0 +1,85 @@
+"""Markdown for the page: code fences that cannot break, step titles made inert, a tool call's input as Markdown."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agent.presenter import clip_middle, lang_for_path, tool_summary
+
+# Display caps: what the page shows, not what the model sees (the agent cuts the model's copy itself).
+MAX_INPUT_CHARS = 12_000
+MAX_OUTPUT_CHARS = 12_000
+
+FAILED_MARK = "⚠️"  # has a plain-text glyph in common fonts too, unlike ❌
+STOPPED_MARK = "■"
+STOPPED_NOTE = f"{STOPPED_MARK} Stopped."
+
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A Markdown code block that cannot be broken by backticks inside ``text``."""
+    longest = max((len(m.group(0)) for m in _BACKTICKS.finditer(text)), default=2)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip(chr(10))}\n{ticks}"
+
+
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ASCII_PUNCTUATION = frozenset("!\"#$%'()*+,-./:;=?@[\\]^_`{|}~")
+
+
+def inert(text: str) -> str:
+    """Plain text that reads the same after Gradio's Markdown + HTML rendering of a step title.
+
+    Gradio renders ``metadata["title"]`` as Markdown with HTML allowed, so a command like ``echo '<h1>x</h1>'``
+    would become a heading and ``<img src=...>`` a live image. ``<``, ``>`` and ``&`` become entities (a
+    backslash would keep ``&lt;`` from being decoded); every other ASCII punctuation mark gets a backslash,
+    which CommonMark allows for all of them, so ``*``, ``_``, backticks, ``[]``, ``#``, list markers and
+    autolinks stay literal. A zero-width space after each ``$`` keeps ``$$`` from starting LaTeX.
+    Escape after cutting text to length, never before, so no entity or escape is cut in half.
+    """
+    out: list[str] = []
+    for ch in text:
+        if ch in _HTML_ENTITIES:
+            out.append(_HTML_ENTITIES[ch])
+        elif ch == "$":
+            out.append("\\$\u200b")
+        elif ch in _ASCII_PUNCTUATION:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def tool_title(name: str, tool_input: dict[str, Any], mark: str = "", suffix: str = "") -> str:
+    """The step title, safe to hand to Gradio: the model's text in it is made inert (see ``inert``)."""
+    summary = tool_summary(name, tool_input)
+    title = inert(f"{name} · {summary}" if summary else name)
+    if mark:
+        title = f"{mark} {title}"
+    return f"{title}{suffix}"
+
+
+def render_tool_input(name: str, tool_input: dict[str, Any]) -> str:
+    """The code, command or file the model wrote, as Markdown."""
+    if name == "execute_code":
+        code = tool_input.get("code")
+        return fence(clip_middle(str(code), MAX_INPUT_CHARS), str(tool_input.get("language") or "python")) if code else ""
+    if name == "run_command":
+        command = tool_input.get("command")
+        return fence(f"$ {clip_middle(str(command), MAX_INPUT_CHARS)}", "bash") if command else ""
+    if name == "write_file":
+        path = str(tool_input.get("path", ""))
+        content = tool_input.get("content")
+        head = f"`{path}`" if path else ""
+        if content is None:
+            return head
+        return f"{head}\n\n{fence(clip_middle(str(content), MAX_INPUT_CHARS), lang_for_path(path))}"
+    if name == "read_file":
+        path = tool_input.get("path")
+        return f"`{path}`" if path else ""
+    if not tool_input:
+        return ""
+    return fence(clip_middle(json.dumps(tool_input, indent=2, ensure_ascii=False), MAX_INPUT_CHARS), "json")

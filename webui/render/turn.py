@@ -1,0 +1,240 @@
+"""TurnRenderer: one turn's events folded into the chat messages the page shows.
+
+Why it is shaped like this: a streaming handler yields the *whole* list for the turn many times a second, so
+feeding an event must be O(size of the event) and ``messages()`` must only rebuild the blocks that changed.
+Message objects are kept and mutated in place; their text is joined lazily from parts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+import gradio as gr
+
+from agent.events import (
+    Done,
+    Error,
+    SandboxStatus,
+    TextDelta,
+    ThinkingDelta,
+    ToolFinished,
+    ToolInputDelta,
+    ToolOutput,
+    ToolRunning,
+    ToolStarted,
+)
+from webui.render.blocks import (
+    ArtifactBlock,
+    Block,
+    InlineSink,
+    NoteBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolBlock,
+)
+from webui.render.markdown import STOPPED_NOTE
+
+
+# Events that start a new visible item, so the thought before them is over. Sandbox status and usage are not
+# among them: they arrive mid-thought (the sandbox boots while the model thinks) and must not split one
+# thinking block into two "Thinking" steps.
+_ENDS_THINKING = (
+    TextDelta, ToolStarted, ToolInputDelta, ToolRunning, ToolOutput, ToolFinished, Error, Done,
+)
+
+
+class TurnRenderer:
+    """Accumulates one turn's events; ``messages()`` returns the turn's chat messages so far."""
+
+    def __init__(self, artifacts: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sink = artifacts if artifacts is not None else InlineSink()
+        self._clock = clock
+        self._blocks: list[Block] = []
+        self._tools: dict[str, ToolBlock] = {}
+        self._thinking: ThinkingBlock | None = None
+        self.finished = False
+        self.stop_reason: str | None = None
+        self.changed = False  # set by feed(), cleared by messages(): lets the caller skip needless yields
+
+    # ----- feeding -------------------------------------------------------------------------------------------
+    def feed(self, event: Any) -> None:
+        now = self._clock()
+        if self._thinking is not None and isinstance(event, _ENDS_THINKING):
+            self._thinking.finish(now)
+            self._thinking = None
+        if isinstance(event, (TextDelta, ThinkingDelta, ToolStarted)):
+            self._drop_transient()
+        if isinstance(event, TextDelta):
+            if event.text:
+                last = self._blocks[-1] if self._blocks else None
+                if not (isinstance(last, TextBlock) and not isinstance(last, ThinkingBlock)):
+                    last = TextBlock()
+                    self._blocks.append(last)
+                last.add(event.text)
+        elif isinstance(event, ThinkingDelta):
+            if self._thinking is None:
+                self._thinking = ThinkingBlock(now)
+                self._blocks.append(self._thinking)
+            self._thinking.add(event.text)
+        elif isinstance(event, ToolStarted):
+            self._tool(event.id, event.name, now)
+        elif isinstance(event, ToolInputDelta):
+            block = self._tool(event.id, event.name, now)
+            if event.input:
+                block.input = event.input
+                block.dirty = True
+        elif isinstance(event, ToolRunning):
+            block = self._tool(event.id, event.name, now)
+            block.input = event.input
+            block.state = "running"
+            block.started = now
+            block.dirty = True
+        elif isinstance(event, ToolOutput):
+            self._tool(event.id, event.name, now).add_output(event.stream, event.text)
+        elif isinstance(event, ToolFinished):
+            self._finish_tool(event)
+        elif isinstance(event, SandboxStatus):
+            self._sandbox_note(event)
+        elif isinstance(event, Error):
+            self._error(event)
+        elif isinstance(event, Done):
+            self._done(event)
+        else:
+            return  # usage and unknown events change nothing on the chat
+        self.changed = True
+
+    def feed_all(self, events: Iterable[Any]) -> TurnRenderer:
+        for event in events:
+            self.feed(event)
+        return self
+
+    def stop(self, note: str = STOPPED_NOTE) -> None:
+        """Mark every pending step as stopped (the person pressed Stop); safe to call more than once."""
+        now = self._clock()
+        if self._thinking is not None:
+            self._thinking.finish(now)
+            self._thinking = None
+        for block in self._tools.values():
+            if block.pending:
+                block.state = "stopped"
+                block.duration = now - block.started
+                block.dirty = True
+        if note and not any(isinstance(b, NoteBlock) and b.message.content == note for b in self._blocks):
+            self._blocks.append(NoteBlock(note))
+        self.changed = True
+
+    def tick(self) -> None:
+        """Refresh the "running… N s" counters of running steps (call about once a second while pending)."""
+        now = self._clock()
+        for block in self._tools.values():
+            if block.state == "running":
+                elapsed = int(now - block.started)
+                if elapsed != block.elapsed:
+                    block.elapsed = elapsed
+                    block.dirty = True
+                    self.changed = True
+
+    def add_note(self, text: str) -> None:
+        self._blocks.append(NoteBlock(text))
+        self.changed = True
+
+    # ----- output --------------------------------------------------------------------------------------------
+    def messages(self) -> list[gr.ChatMessage]:
+        out = []
+        for block in self._blocks:
+            if block.dirty:
+                block.materialize()
+            out.append(block.message)
+        self.changed = False
+        return out
+
+    def tool_texts(self) -> list[str]:
+        """Commands and outputs of this turn's tool calls, newest last (for spotting a served port)."""
+        out: list[str] = []
+        for block in self._tools.values():
+            out.append(str(block.input.get("command", "")))
+            out.append(block.final_output if block.final_output is not None else "".join(block.output))
+        return out
+
+    @property
+    def has_pending(self) -> bool:
+        return self._thinking is not None or any(b.pending for b in self._tools.values())
+
+    # ----- helpers -------------------------------------------------------------------------------------------
+    def _tool(self, tool_id: str, name: str, now: float) -> ToolBlock:
+        block = self._tools.get(tool_id)
+        if block is None:
+            block = ToolBlock(tool_id, name, now)
+            self._tools[tool_id] = block
+            self._blocks.append(block)
+        return block
+
+    def _finish_tool(self, event: ToolFinished) -> None:
+        block = self._tool(event.id, event.name, self._clock())
+        result = event.result
+        block.state = "failed" if result.is_error else "done"
+        block.duration = event.duration
+        block.final_output = result.display_output
+        if not result.is_error and not result.display_output.strip() and block.output:
+            block.final_output = None  # keep what streamed live rather than showing "(no output)"
+        block.dirty = True
+        for artifact in result.artifacts:
+            try:
+                content = self._sink.store(artifact)
+            except OSError:
+                content = f"*(could not show a {artifact.mime} output)*"
+            self._blocks.append(ArtifactBlock(content))
+
+    def _sandbox_note(self, event: SandboxStatus) -> None:
+        if event.state == "failed":
+            detail = f": {event.message}" if event.message else "."
+            note = NoteBlock(f"⚠️ The sandbox could not be started{detail}")
+        elif event.state == "restarted":
+            note = NoteBlock("ℹ️ The sandbox was restarted; files and variables from before are gone.")
+        else:
+            return
+        if self._thinking is not None:  # goes above the open thought, which keeps streaming as one step
+            self._blocks.insert(self._blocks.index(self._thinking), note)
+        else:
+            self._blocks.append(note)
+
+    def _error(self, event: Error) -> None:
+        if event.kind == "cancelled":
+            self.stop()
+            return
+        if event.retrying:
+            self._drop_transient()
+            wait = ""
+            if "retrying" not in event.message.lower():
+                wait = f" Retrying in {event.retry_after:.0f} s…" if event.retry_after else " Retrying…"
+            self._blocks.append(NoteBlock(f"⏳ {event.message}{wait}", transient=True))
+            return
+        self._drop_transient()
+        self._blocks.append(NoteBlock(f"⚠️ {event.message}"))
+
+    def _done(self, event: Done) -> None:
+        self.finished = True
+        self.stop_reason = event.stop_reason
+        self._drop_transient()
+        if event.stop_reason == "cancelled":
+            self.stop()
+        elif self.has_pending:
+            self.stop(note="")
+        if event.stop_reason == "max_tokens":
+            self._blocks.append(NoteBlock("*(The reply was cut off at the length limit. Say \"continue\" to go on.)*"))
+        elif event.stop_reason == "tool_limit":
+            self._blocks.append(NoteBlock("*(Stopped after the maximum number of tool steps for one message.)*"))
+        elif event.stop_reason == "refusal":
+            self._blocks.append(NoteBlock("*(The model declined to answer.)*"))
+        if not self._blocks:
+            self._blocks.append(NoteBlock("*(No reply.)*"))
+
+    def _drop_transient(self) -> None:
+        if any(isinstance(b, NoteBlock) and b.transient for b in self._blocks):
+            self._blocks = [b for b in self._blocks if not (isinstance(b, NoteBlock) and b.transient)]
+
+
+def render_events(events: Iterable[Any], artifacts: Any = None) -> list[gr.ChatMessage]:
+    """Pure convenience: the chat messages a finished list of events produces."""
+    return TurnRenderer(artifacts).feed_all(events).messages()
