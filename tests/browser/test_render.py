@@ -25,8 +25,8 @@ from agent.events import (
     Usage,
     UsageUpdate,
 )
-from webui.artifacts import ArtifactStore
 from agent.presenter import clip_middle
+from webui.artifacts import ArtifactStore
 from webui.render import TurnRenderer, fence, render_events, tool_title
 
 

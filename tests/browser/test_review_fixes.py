@@ -25,9 +25,9 @@ from agent.events import (
     Usage,
     UsageUpdate,
 )
+from agent.presenter import one_line
 from tests.browser.page_helpers import SHOTS, bot_text, send
 from webui.chat import add_stopped_note, mark_pending_stopped
-from agent.presenter import one_line
 from webui.render import STOPPED_NOTE, TurnRenderer, inert, render_events, tool_title
 
 NASTY = "echo '<h1>Hi</h1>' **bold** a & b <img src=x onerror=alert(1)> `tick` [l](http://x.test) $$x$$"

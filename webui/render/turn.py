@@ -8,7 +8,8 @@ Message objects are kept and mutated in place; their text is joined lazily from 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import gradio as gr
 
@@ -34,7 +35,6 @@ from webui.render.blocks import (
     ToolBlock,
 )
 from webui.render.markdown import STOPPED_NOTE
-
 
 # Events that start a new visible item, so the thought before them is over. Sandbox status and usage are not
 # among them: they arrive mid-thought (the sandbox boots while the model thinks) and must not split one
