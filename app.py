@@ -8,12 +8,18 @@ together.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 import time
 
-from agent.config import Settings
+# Run with a Python that lacks the app's packages (the system one instead of .venv), the first import below would
+# end in a traceback: say how to start it instead. Checked without importing gradio (see below why).
+if any(importlib.util.find_spec(name) is None for name in ("gradio", "anthropic", "e2b_code_interpreter", "dotenv")):
+    sys.exit("This Python does not have the app's packages. Start the app with: bash scripts/run.sh")
+
+from agent.config import Settings  # after the check above
 
 # webui (and so gradio) is imported only after the settings are checked: gradio reads GRADIO_SERVER_PORT with
 # int() at import time, so a bad value would otherwise end in its traceback before our check runs.
@@ -56,6 +62,7 @@ def main() -> None:
         sys.exit(2)
     from agent.sandbox import SandboxProvider
     from webui.lifecycle import Lifecycle, install_sigterm_handler, probe_local_sandbox
+    from webui.look import launch_options
     from webui.page import PageOptions, build_demo, on_spaces
 
     provider = SandboxProvider.from_settings(settings)
@@ -76,6 +83,7 @@ def main() -> None:
             max_file_size=os.environ.get("AGENT_MAX_UPLOAD", "100mb"),  # bigger uploads are refused by the page
             app_kwargs={"lifespan": lifecycle.lifespan},
             prevent_thread_lock=True,
+            **launch_options(),  # the page's stylesheet, script and footer
         )
         while demo.is_running:  # Ctrl-C and SIGTERM (made a KeyboardInterrupt) end this loop
             time.sleep(0.2)

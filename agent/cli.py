@@ -3,6 +3,10 @@
     python -m agent "make a bar chart of 3 random numbers"      # one turn, streamed
     python -m agent                                             # interactive chat (Ctrl-D or Ctrl-C to leave)
     python -m agent --json "..."                                # one JSON event per line (Event.to_dict())
+    python -m agent --out charts "..."                          # save charts and long outputs into ./charts
+
+Charts, tables and outputs too long for Claude are saved under ``./agent-outputs/<date-time>/`` (or ``--out``);
+plain mode prints each file's path, and ``--json`` adds a ``saved`` list of paths to each ``tool_finished`` event.
 
 Exit status 0 when the turn(s) ended normally; otherwise non-zero with one plain line on stderr saying why
 (1: the turn failed, 2: configuration problem such as a missing key or a broken .env line, 130: stopped with
@@ -14,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import mimetypes
 import signal
 import sys
-import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import TextIO
@@ -129,10 +134,23 @@ class PlainPrinter:
 
 
     def _folder(self) -> Path:
-        """The folder for saved outputs and artifacts, made on first use ($TMPDIR/agent-outputs-*)."""
+        """The folder for saved outputs and artifacts, made on first use (``default_outputs_dir()`` if none given)."""
         if self.outputs_dir is None:
-            self.outputs_dir = Path(tempfile.mkdtemp(prefix="agent-outputs-"))
+            self.outputs_dir = default_outputs_dir()
+        self.outputs_dir = self.outputs_dir.absolute()  # printed paths work from any folder
+        self.outputs_dir.mkdir(parents=True, exist_ok=True)
         return self.outputs_dir
+
+    def save_files(self, ev: ToolFinished) -> list[str]:
+        """Save a finished call's artifacts and its uncut output (if Claude got a shortened copy); their paths."""
+        saved = [self._save_artifact(ev.id, i, a).removeprefix(" → ") for i, a in enumerate(ev.result.artifacts, 1)]
+        r = ev.result
+        if r.full_output is not None and r.full_output != r.output:
+            with contextlib.suppress(OSError):
+                path = self._folder() / f"{_file_stem(ev.id)}.txt"
+                path.write_text(r.full_output, encoding="utf-8", errors="replace")
+                saved.append(str(path))
+        return [p for p in saved if p and not p.startswith(",")]
 
     def _save_artifact(self, call_id: str, index: int, artifact: Artifact) -> str:
         """Write one artifact (a chart, an SVG, an HTML table, ...) to a file; the words to add to its tag.
@@ -185,6 +203,11 @@ _EXTENSIONS = {
     "image/svg+xml": ".svg", "text/html": ".html", "text/markdown": ".md", "text/latex": ".tex",
     "application/json": ".json", "application/javascript": ".js", "application/pdf": ".pdf", "text/plain": ".txt",
 }
+
+
+def default_outputs_dir() -> Path:
+    """``./agent-outputs/<date-time>``: next to where the CLI was started, one folder per run."""
+    return Path.cwd() / "agent-outputs" / time.strftime("%Y%m%d-%H%M%S")
 
 
 def _extension(mime: str) -> str:
@@ -243,6 +266,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", help="model id (default: ANTHROPIC_MODEL or the built-in default)")
     p.add_argument("--sandbox", choices=("local", "e2b"), help="sandbox provider (default: auto)")
     p.add_argument("--no-thinking", action="store_true", help="turn adaptive thinking off")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="folder for saved charts and long outputs (default: ./agent-outputs/<date-time>)")
     p.add_argument("--verbose", action="store_true", help="log diagnostics to stderr")
     return p.parse_args(argv)
 
@@ -285,12 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     provider = SandboxProvider.from_settings(settings)
     session = AgentSession(settings, provider, session_tag="cli")
     outcome = _Outcome()
+    printer = PlainPrinter(sys.stdout, sys.stderr, outputs_dir=args.out)
     if args.json:
         def show(ev: Event) -> None:
-            sys.stdout.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
+            data = ev.to_dict()
+            if isinstance(ev, ToolFinished):
+                data["saved"] = printer.save_files(ev)
+            sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
             sys.stdout.flush()
     else:
-        show = PlainPrinter(sys.stdout, sys.stderr).show
+        show = printer.show
 
     interactive = not args.prompt
     with asyncio.Runner() as runner:

@@ -45,8 +45,8 @@ make_venv() {  # dir requirements...   (.installed lists the stamps of every req
   "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   local args=()
   for r in "$@"; do args+=(-r "$r"); done
-  echo "setup: installing Python packages into $dir"
-  "$dir/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}"
+  echo "setup: installing Python packages into $dir (pip shows its progress below)"
+  "$dir/bin/python" -m pip install --disable-pip-version-check --progress-bar on "${args[@]}"
   echo "$want" >> "$dir/.installed"
 }
 

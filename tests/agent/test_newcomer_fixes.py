@@ -80,11 +80,12 @@ def test_cli_plain_mode_saves_a_real_chart(claude, tmp_path, short_tmpdir):
     found = re.search(r"\[image/png, [^\]]*→ (\S+)\]", proc.stdout)
     assert found, f"the chart's line must say where the PNG was saved:\n{_show(proc)}"
     saved = Path(found.group(1))
-    assert saved.parent.parent == short_tmpdir and saved.parent.name.startswith("agent-outputs-"), saved
+    assert saved.parent.parent == work / "agent-outputs" and re.fullmatch(r"\d{8}-\d{6}", saved.parent.name), saved
     assert saved.name == "toolu_chart-1.png" and saved.read_bytes().startswith(b"\x89PNG"), saved
+    assert not list(short_tmpdir.glob("agent-outputs*")), "nothing is left in the temp folder"
 
 
-def test_cli_json_mode_is_unchanged_by_artifact_saving(claude, tmp_path, short_tmpdir):
+def test_cli_json_events_carry_the_paths_of_saved_files(claude, tmp_path, short_tmpdir):
     claude.push(tool_reply(ToolUse("execute_code", {"code": "from IPython.display import SVG, display\n"
                                                             "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"/>'))"},
                                    id="toolu_svg")),
@@ -93,12 +94,15 @@ def test_cli_json_mode_is_unchanged_by_artifact_saving(claude, tmp_path, short_t
     env["TMPDIR"] = str(short_tmpdir)
     work = tmp_path / "work"
     work.mkdir()
-    proc = _cli(claude, work, "--json", "draw", env=env)
+    proc = _cli(claude, work, "--json", "--out", "svgs", "draw", env=env)
     assert proc.returncode == 0, _show(proc)
     events = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
     finished = [e for e in events if e["type"] == "tool_finished"]
     assert finished and finished[0]["result"]["artifacts"], _show(proc)
-    assert not list(short_tmpdir.glob("agent-outputs-*")), "--json must not write files"
+    saved = [Path(p) for p in finished[0]["saved"]]
+    assert saved == [work / "svgs" / "toolu_svg-1.svg"], _show(proc)
+    assert saved[0].read_text().startswith("<svg"), saved
+    assert not list(short_tmpdir.glob("agent-outputs*")), "nothing is left in the temp folder"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,3 +272,58 @@ def test_demo_keeps_its_other_scenarios():
     assert first_call("start a server") == "run_command"
     assert first_call("hello there") is None
     assert first_call("do something") == "execute_code"  # the tour
+
+
+# --------------------------------------------------------------------------------------------------
+# Starting app.py with the wrong Python, setup's progress, the CLI's files for --json
+# --------------------------------------------------------------------------------------------------
+
+
+def test_app_with_a_python_lacking_its_packages_says_to_use_run_sh():
+    """``python app.py`` with the system Python: one line naming scripts/run.sh, no traceback."""
+    # -S: no site-packages, so gradio & co. are missing as they are for a Python outside the app's venv
+    proc = subprocess.run([sys.executable, "-S", str(ROOT / "app.py")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={"PATH": os.environ.get("PATH", "/usr/bin")})
+    assert proc.returncode != 0, proc
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "This Python does not have the app's packages. Start the app with: bash scripts/run.sh"], proc.stderr
+
+
+def test_setup_shows_pips_progress_while_installing(tmp_path):
+    """scripts/setup.sh lets pip print what it collects and installs instead of running it quietly."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
+    for name in ("requirements.txt", "requirements-sandbox.txt"):
+        (tmp_path / name).write_text("example-package==1.0\n")
+    fake = tmp_path / "fakepython"
+    # A stand-in Python: "-m venv DIR" makes DIR/bin/python (itself); "-m pip install" behaves like pip: quiet
+    # with -q, otherwise one progress line per requirement file. Anything else (the module checks) succeeds.
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; exit 0; fi\n'
+        'if [ "$1 $2 $3" = "-m pip install" ]; then\n'
+        '  case " $* " in *" -q "*) exit 0;; esac\n'
+        '  echo "Collecting example-package==1.0 (fake pip: $*)"; exit 0\n'
+        "fi\n"
+        "exit 0\n")
+    fake.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bwrap",):  # present, so setup installs no Debian package
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHON": str(fake)}
+    proc = subprocess.run(["bash", "scripts/setup.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    progress = [ln for ln in proc.stdout.splitlines() if ln.startswith("Collecting example-package")]
+    assert len(progress) == 2, f"pip's progress is not shown for the app's and the sandbox's packages:\n{proc.stdout}"
+
+
+def test_saved_files_include_the_uncut_output(tmp_path):
+    printer = PlainPrinter(io.StringIO(), io.StringIO(), outputs_dir=tmp_path / "out")
+    result = ToolResult(output="short", full_output="long " * 1000, artifacts=(Artifact("image/png", PNG),))
+    saved = printer.save_files(ToolFinished("toolu_x", "run_command", result, 1.0))
+    assert saved == [str(tmp_path / "out" / "toolu_x-1.png"), str(tmp_path / "out" / "toolu_x.txt")]
+    assert Path(saved[1]).read_text() == "long " * 1000

@@ -6,12 +6,16 @@ Gradio reads some settings from the environment, so they are set here, before an
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["GRADIO_IS_E2E_TEST"] = "1"  # shorter heartbeats: tab close is noticed quickly
-os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-browser-tests-"))
+if "GRADIO_TEMP_DIR" not in os.environ:  # a private cache folder, removed when the test run ends
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="gradio-browser-tests-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 
 import socket
 import time
@@ -69,6 +73,7 @@ class RunningPage:
 def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
     """Build and launch the page like app.py does (lifespan included), on a free port, without blocking."""
     from webui.lifecycle import make_lifespan
+    from webui.look import launch_options
     from webui.page import PageOptions, build_demo
 
     demo = build_demo(settings, provider, PageOptions(**options))
@@ -80,6 +85,7 @@ def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
         quiet=True,
         max_threads=40,
         app_kwargs={"lifespan": make_lifespan(demo.registry, provider)},
+        **launch_options(),
     )
     url = f"http://127.0.0.1:{port}/"
     wait_for_config(url)

@@ -1,0 +1,3 @@
+() => {
+  // The page's small behaviours that Gradio's components do not have (loaded by webui/look.py).
+}
