@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from . import jail
+    from . import capabilities, jail, scratch
     from .app import LocalboxApp
     from .control import Registry, Settings
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     except jail.JailUnavailable as exc:
         print(f"localbox: cannot start: {exc}", file=sys.stderr, flush=True)
         return 3
-    caps = jail.detect(python)
+    caps = capabilities.detect(python)
     if args.cgroups == "off":
         caps = dataclasses.replace(caps, cgroup_memory=None, cgroup_pids=None)
     if not caps.isolated:
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
-    for leftover in jail.sweep_leftovers():
+    for leftover in scratch.sweep_leftovers():
         log.info("localbox: removed %s, left behind by a server that is gone", leftover)
-    root = jail.new_root()
+    root = scratch.new_root()
     registry = Registry(settings, caps, python, root)
 
     def ready() -> None:

@@ -1,4 +1,4 @@
-"""Host side of the guest daemon's socket: multiplexed JSON-lines requests (see guest.py for the framing)."""
+"""Host side of the guest daemon's socket: multiplexed JSON-lines requests (see guest/__init__.py for the framing)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _CLOSED = {"done": True, "error": {"code": "gone", "message": "the sandbox is no
 
 
 class GuestCallError(Exception):
-    """The guest refused or failed an operation. `code` is one of guest.py's codes (not_found, invalid, ...)."""
+    """The guest refused or failed an operation. `code` is one of guest/errors.py's codes (not_found, invalid, ...)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import jail
+from . import capabilities, jail
 from .sandbox import JAIL_ENV, Lease, LocalSandbox
 
 log = logging.getLogger("agent.localbox")
@@ -49,7 +49,8 @@ class Settings:
 class Registry:
     """Running sandboxes by id, plus the warm pool. Lives in the server process only."""
 
-    def __init__(self, settings: Settings, caps: jail.Capabilities, python: jail.SandboxPython, root: Path) -> None:
+    def __init__(self, settings: Settings, caps: capabilities.Capabilities, python: jail.SandboxPython,
+                 root: Path) -> None:
         self.settings = settings
         self.caps = caps
         self.python = python

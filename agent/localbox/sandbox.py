@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from . import jail
+from . import cgroups, jail, launcher, scratch
 from .channel import GuestChannel
 from .kernel import Kernel
 
@@ -81,7 +81,7 @@ class LocalSandbox:
         return jail.JAIL_HOME if self.isolated else str(self.plan.sandbox_dir / "home")
 
     async def boot(self) -> None:
-        self.proc, sock = await jail.launch(self.plan, self.isolated)
+        self.proc, sock = await launcher.launch(self.plan, self.isolated)
         self.channel = GuestChannel(sock)
         try:
             await self.channel.start(timeout=60)
@@ -194,8 +194,8 @@ class LocalSandbox:
             except TimeoutError:
                 pass
         if self.isolated:
-            await asyncio.to_thread(jail.destroy_cgroups, self.plan)
-            jail.unmount_control_dir(self.plan.control_dir)
+            await asyncio.to_thread(cgroups.destroy_cgroups, self.plan)
+            scratch.unmount_control_dir(self.plan.control_dir)
         await asyncio.to_thread(shutil.rmtree, self.plan.sandbox_dir, True)
 
 

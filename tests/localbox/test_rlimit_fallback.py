@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.localbox import LocalServer, jail
+from agent.localbox import LocalServer, capabilities
 from tests.support.localbox_fixtures import serve
 
 from .helpers import extra_sandbox, wait_for
@@ -61,6 +61,6 @@ def test_memory_bomb_fails_cleanly_and_the_kernel_lives_on(no_cgroup_server) -> 
 def test_with_a_memory_cgroup_there_is_no_per_process_data_cap(sandbox) -> None:
     """Where the memory cgroup is writable (as on CI), it caps the whole sandbox and processes are not capped."""
     data, nproc, _ = "".join(sandbox.run_code(_READ_LIMITS).logs.stdout).split()
-    cgroup_writable = jail._cgroup_v1_dir("memory") is not None
+    cgroup_writable = capabilities.cgroup_v1_dir("memory") is not None
     assert int(data) == (-1 if cgroup_writable else 2 << 30)  # -1: RLIM_INFINITY
     assert int(nproc) == 256
