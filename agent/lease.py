@@ -13,10 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from e2b_code_interpreter import AsyncSandbox
-
 from agent.events import SandboxStatus
-from agent.sandbox import SandboxProvider, SandboxReset, SandboxUnavailable
+from agent.sandbox import Sandbox, SandboxProvider, SandboxReset, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +38,9 @@ class SandboxLease:
         self.metadata = metadata
         self.idle_timeout_s = idle_timeout_s
         self.on_status = on_status
-        self.sandbox: AsyncSandbox | None = None
+        self.sandbox: Sandbox | None = None
         self.status: SandboxStatus | None = None
-        self._creating: asyncio.Task[AsyncSandbox] | None = None
+        self._creating: asyncio.Task[Sandbox] | None = None
         self._touching: asyncio.Task[None] | None = None
         self._replaced = False  # the next creation replaces a sandbox that existed (state lost)
         self._reset_note_given = False  # the reset note was issued; the replacement needs no second note
@@ -76,7 +74,7 @@ class SandboxLease:
             # a failure nobody awaited (no tool was used) is still reported through the status; mark it seen
             self._creating.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _create(self) -> AsyncSandbox:
+    async def _create(self) -> Sandbox:
         try:
             sandbox = await self.provider.create(self.metadata)
         except SandboxUnavailable as exc:
@@ -106,7 +104,7 @@ class SandboxLease:
             self._set_status("ready", "", expires)
         return sandbox
 
-    async def get(self) -> AsyncSandbox:
+    async def get(self) -> Sandbox:
         """The live sandbox, created if needed; every call slides its timeout."""
         if self.closed:
             raise SandboxUnavailable("This conversation was closed; its sandbox is gone.")
@@ -136,7 +134,7 @@ class SandboxLease:
             return
         self._touching = asyncio.create_task(self._extend(sandbox), name="sandbox set_timeout")
 
-    async def _extend(self, sandbox: AsyncSandbox) -> None:
+    async def _extend(self, sandbox: Sandbox) -> None:
         try:
             await sandbox.set_timeout(self.idle_timeout_s)
         except Exception as exc:  # a dead sandbox shows up when a tool uses it; nothing to do here
@@ -162,7 +160,7 @@ class SandboxLease:
             self.status = s
         return s
 
-    async def replace_if_dead(self, seen: AsyncSandbox | None) -> bool:
+    async def replace_if_dead(self, seen: Sandbox | None) -> bool:
         """After a tool failed on ``seen``: if that sandbox is gone, start a fresh one. True if replaced."""
         async with self._lock:
             if seen is None or seen is not self.sandbox:
@@ -181,7 +179,7 @@ class SandboxLease:
 
     # ------------------------------------------------------------------ ending
 
-    def was_reset(self, seen: AsyncSandbox) -> bool:
+    def was_reset(self, seen: Sandbox) -> bool:
         """Whether ``seen`` was killed by a deliberate reset (`kill(replaced=True)`), not by dying."""
         return getattr(seen, "sandbox_id", None) in self._reset_ids
 

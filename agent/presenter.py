@@ -1,13 +1,18 @@
 """Shared wording for people: how the page and the CLI say what a turn did.
 
 One fact gets one sentence, written here once: tool summaries, middle-clipping of long text, the language of a
-file from its extension, and durations. The page
+file from its extension, and durations. A tool call's title, code block and diff come from the tool's own
+``Display`` hints (``agent.tools.registry``), so any tool is shown without being named here. The page
 (``webui/render``) and the CLI (``agent/cli.py``) both call these; nothing here imports a UI toolkit.
 """
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from typing import Any
+
+from agent.tools.registry import Display, defined_tool
 
 SUMMARY_CHARS = 60
 
@@ -42,17 +47,85 @@ def lang_for_path(path: str) -> str:
 
 
 def tool_summary(name: str, tool_input: dict[str, Any], limit: int = SUMMARY_CHARS) -> str:
-    """The short words after a tool's name: the command, the language, or the path (plain text, one line)."""
-    if name == "run_command":
-        return one_line(tool_input.get("command", ""), limit)
-    if name == "execute_code":
-        return str(tool_input.get("language") or "python") if tool_input.get("code") is not None else ""
-    if name in ("write_file", "read_file"):
-        return one_line(tool_input.get("path", ""), limit)
+    """The short words after a tool's name (plain text, one line): the argument its ``Display.title`` names.
+
+    A tool without hints (one this process does not know) shows its command, path, query, url or name.
+    """
+    if has_hints(name):
+        return one_line(tool_title_value(name, tool_input), limit)
     for key in ("command", "path", "query", "url", "name"):
         if isinstance(tool_input.get(key), str):
             return one_line(tool_input[key], limit)
     return ""
+
+
+# ----- a tool call as its Display hints describe it (nothing here names a tool) -------------------------------
+
+@dataclass(frozen=True)
+class CodeBlock:
+    text: str
+    language: str
+
+
+def hints(name: str) -> Display:
+    found = defined_tool(name)
+    return found.display if found is not None else Display()
+
+
+def has_hints(name: str) -> bool:
+    return hints(name) != Display()
+
+
+def _arg(name: str, tool_input: dict[str, Any], arg: str) -> Any:
+    """An argument's value, or its default once any input has arrived (``python`` for code without a language)."""
+    value = tool_input.get(arg)
+    if value is None and tool_input:
+        found = defined_tool(name)
+        value = found.default(arg) if found is not None else None
+    return value
+
+
+def tool_title_value(name: str, tool_input: dict[str, Any]) -> str:
+    """The (uncut) value of the argument shown after the tool's name; "" while it has not arrived."""
+    d = hints(name)
+    value = _arg(name, tool_input, d.title) if d.title else None
+    return "" if value is None else str(value)
+
+
+def tool_path(name: str, tool_input: dict[str, Any]) -> str | None:
+    d = hints(name)
+    value = tool_input.get(d.path) if d.path else None
+    return value if isinstance(value, str) and value else None
+
+
+def tool_code(name: str, tool_input: dict[str, Any]) -> CodeBlock | None:
+    """The code (command, file content) the call carries, with its language; None if there is none (yet)."""
+    d = hints(name)
+    text = tool_input.get(d.code) if d.code else None
+    if not isinstance(text, str) or not text:
+        return None
+    language = d.language
+    if d.language_arg:
+        language = str(_arg(name, tool_input, d.language_arg) or language)
+    elif d.language_from_path:
+        path = tool_input.get(d.language_from_path)
+        language = lang_for_path(path if isinstance(path, str) else "") or language
+    return CodeBlock(d.prefix + text, language)
+
+
+def tool_diff(name: str, tool_input: dict[str, Any], max_lines: int = 400) -> str | None:
+    """A unified diff of the call's (old, new) text arguments, without file headers; None if it shows none."""
+    d = hints(name)
+    if d.diff is None:
+        return None
+    old, new = (tool_input.get(arg) for arg in d.diff)
+    if not isinstance(old, str) and not isinstance(new, str):
+        return None
+    old, new = (v if isinstance(v, str) else "" for v in (old, new))
+    body = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2))[2:]
+    if len(body) > max_lines:
+        body = body[:max_lines] + [f"… {len(body) - max_lines} more lines"]
+    return "\n".join(body)
 
 
 def duration(seconds: float) -> str:

@@ -26,8 +26,8 @@ from agent.events import Done, Error, Event, SandboxStatus, ToolOutput, ToolResu
 from agent.lease import SandboxLease
 from agent.loop import AgentLoop
 from agent.prompts import SYSTEM_PROMPT
-from agent.sandbox import SandboxProvider, SandboxReset, SandboxUnavailable
-from agent.tools import Tool, ToolContext, ToolInputError, default_tools
+from agent.sandbox import Sandbox, SandboxProvider, SandboxReset, SandboxUnavailable
+from agent.tools import Tool, ToolContext, default_tools
 from agent.tools.base import HOME, make_result, sandbox_path
 from agent.tools.files import SKIP_DIRS
 from agent.transcript import append_user
@@ -180,9 +180,9 @@ class AgentSession:
         limit = self.settings.max_tool_output_chars
         if tool is None:
             return ToolResult(output=f"Unknown tool {name!r}. Available: {', '.join(self._tools)}.", is_error=True)
-        used: list[Any] = []
+        used: list[Sandbox] = []
 
-        async def sandbox() -> Any:
+        async def sandbox() -> Sandbox:
             sbx = await self._lease.get()
             used.append(sbx)
             return sbx
@@ -197,8 +197,6 @@ class AgentSession:
             used.clear()
             try:
                 result = await tool.run(args, ctx)
-            except ToolInputError as exc:
-                return ToolResult(output=f"Invalid input: {exc}", is_error=True)
             except SandboxReset:
                 return _stopped_by_reset(name, limit)
             except SandboxUnavailable as exc:
@@ -267,7 +265,7 @@ class AgentSession:
         """Put a file into /home/user/uploads/<name>; returns its sandbox path."""
         path = f"{UPLOAD_DIR}/{_safe_name(name)}"
         sandbox = await self._lease.get()
-        await sandbox.files.write(path, data)
+        await sandbox.write(path, data)
         return path
 
     async def _upload_all(self, files: list[Path]) -> str:
@@ -300,20 +298,19 @@ class AgentSession:
         while pending and len(out) < MAX_LISTED_FILES and visited < MAX_LISTED_FILES:
             folder = pending.pop(0)
             visited += 1
-            for e in await sandbox.files.list(folder, depth=1):
-                if getattr(e, "symlink_target", None):
+            for e in await sandbox.list(folder, depth=1):
+                if e.symlink_target:
                     continue  # `ln -s . loop` or `ln -s / root` must not repeat the workspace or pull in the system
-                kind = getattr(e.type, "value", e.type)
-                if kind == "dir":
+                if e.kind == "dir":
                     if e.name not in SKIP_DIRS and not e.name.startswith("."):  # caches, kernel profiles
                         pending.append(e.path)
-                elif kind == "file":
-                    out.append((e.path, int(e.size or 0)))
+                elif e.kind == "file":
+                    out.append((e.path, e.size))
         return sorted(out)[:MAX_LISTED_FILES]
 
     async def read_file(self, path: str) -> bytes:
         sandbox = await self._lease.get()
-        return bytes(await sandbox.files.read(sandbox_path(path), format="bytes"))
+        return await sandbox.read_bytes(sandbox_path(path))
 
     async def workspace_zip(self) -> bytes:
         """A zip of /home/user (without node_modules and hidden folders such as .git or caches), bounded in size.
@@ -333,7 +330,7 @@ class AgentSession:
 
         async def fetch(p: str) -> bytes:
             async with sem:
-                return bytes(await sandbox.files.read(p, format="bytes"))
+                return await sandbox.read_bytes(p)
 
         contents = await asyncio.gather(*(fetch(p) for p in chosen))
         buf = io.BytesIO()

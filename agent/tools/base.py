@@ -1,67 +1,34 @@
-"""The tiny tool framework: a base class, the context a tool runs with, and output shaping.
+"""What the tools share: sandbox paths, output shaping for the model (cut in the middle), bounded live capture.
 
-A tool is a class with a name, a description and a JSON schema for the model, and one ``run`` coroutine
-that returns a frozen ``ToolResult``. Tools never emit lifecycle events themselves (the loop does); they
-only stream live output through ``ToolContext.output``.
+Tools never emit lifecycle events themselves (the loop does); they only stream live output through
+``ToolContext.output`` (usually via ``OutputCapture``).
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import AfterValidator
 
 from agent.events import Artifact, ToolResult
 
 if TYPE_CHECKING:
-    from e2b_code_interpreter import AsyncSandbox
+    from agent.tools.registry import ToolContext
 
 HOME = "/home/user"
 
 
-class ToolInputError(ValueError):
-    """The model's input does not fit the tool's schema; the message is shown to the model."""
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """What a running tool may use: the session's sandbox (created or revived on demand) and a live-output sink."""
-
-    sandbox: Callable[[], Awaitable[AsyncSandbox]]
-    output: Callable[[Literal["stdout", "stderr"], str], None]
-    timeout_s: float
-    max_output_chars: int
-    # E2B's cloud interpreter keeps running a cell when its client goes away (the local server interrupts it
-    # itself), so on cancel/timeout the tool interrupts the kernel explicitly (SIGINT keeps the kernel's state).
-    interrupt_kernel_on_stop: bool = False
-
-
-class Tool(ABC):
-    name: ClassVar[str]
-    description: ClassVar[str]
-    input_schema: ClassVar[dict[str, Any]]
-
-    def spec(self) -> dict[str, Any]:
-        """The tool definition sent to the model; input streams eagerly so people see code as it is written."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "input_schema": self.input_schema,
-            "eager_input_streaming": True,
-        }
-
-    @abstractmethod
-    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult: ...
-
-
-def require_str(args: dict[str, Any], key: str, *, allow_empty: bool = False) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        raise ToolInputError(f"'{key}' must be a non-empty string.")
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
     return value
+
+
+# A string argument that must say something (a command, a path, code): empty or only spaces is an input error.
+NonBlank = Annotated[str, AfterValidator(not_blank)]
 
 
 def sandbox_path(path: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from e2b_code_interpreter import Sandbox
+from e2b_code_interpreter import AsyncSandbox, Sandbox
 
 from agent.config import APP_NAME, Settings
 from agent.sandbox import DEFAULT_OWNER, PROCESS_ID, SandboxProvider
@@ -33,10 +33,10 @@ def test_e2b_provider_creates_tagged_sandboxes_and_reaps_only_orphans(localbox):
         async def scenario():
             mine = await provider.create({"session": "tab-1"})
             try:
-                info = await mine.get_info()
-                out = await mine.commands.run("echo from-e2b-path")
+                info = await AsyncSandbox.get_info(mine.sandbox_id, **opts)
+                _, stdout = await mine.run_command("echo from-e2b-path")
                 killed = await provider.reap_orphans()
-                return info.metadata, out.stdout, killed, await mine.is_running()
+                return info.metadata, stdout, killed, await mine.is_running()
             finally:
                 await mine.kill()
 

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from agent.presenter import clip_middle, lang_for_path, tool_summary
+from agent.presenter import clip_middle, has_hints, tool_code, tool_diff, tool_path, tool_summary
 
 # Display caps: what the page shows, not what the model sees (the agent cuts the model's copy itself).
 MAX_INPUT_CHARS = 12_000
@@ -63,23 +63,19 @@ def tool_title(name: str, tool_input: dict[str, Any], mark: str = "", suffix: st
 
 
 def render_tool_input(name: str, tool_input: dict[str, Any]) -> str:
-    """The code, command or file the model wrote, as Markdown."""
-    if name == "execute_code":
-        code = tool_input.get("code")
-        return fence(clip_middle(str(code), MAX_INPUT_CHARS), str(tool_input.get("language") or "python")) if code else ""
-    if name == "run_command":
-        command = tool_input.get("command")
-        return fence(f"$ {clip_middle(str(command), MAX_INPUT_CHARS)}", "bash") if command else ""
-    if name == "write_file":
-        path = str(tool_input.get("path", ""))
-        content = tool_input.get("content")
-        head = f"`{path}`" if path else ""
-        if content is None:
-            return head
-        return f"{head}\n\n{fence(clip_middle(str(content), MAX_INPUT_CHARS), lang_for_path(path))}"
-    if name == "read_file":
-        path = tool_input.get("path")
-        return f"`{path}`" if path else ""
-    if not tool_input:
-        return ""
-    return fence(clip_middle(json.dumps(tool_input, indent=2, ensure_ascii=False), MAX_INPUT_CHARS), "json")
+    """The code, command, file or change the model wrote, as Markdown (as the tool's display hints say)."""
+    if not has_hints(name):
+        if not tool_input:
+            return ""
+        return fence(clip_middle(json.dumps(tool_input, indent=2, ensure_ascii=False), MAX_INPUT_CHARS), "json")
+    parts = []
+    path = tool_path(name, tool_input)
+    if path:
+        parts.append(f"`{path}`")
+    block = tool_code(name, tool_input)
+    if block is not None:
+        parts.append(fence(clip_middle(block.text, MAX_INPUT_CHARS), block.language))
+    change = tool_diff(name, tool_input)
+    if change:
+        parts.append(fence(clip_middle(change, MAX_INPUT_CHARS), "diff"))
+    return "\n\n".join(parts)

@@ -23,6 +23,8 @@ from e2b_code_interpreter import AsyncSandbox
 
 from agent.config import APP_NAME, Settings
 from agent.failures import scrub
+from agent.sandbox.errors import SandboxUnavailable
+from agent.sandbox.facade import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +32,6 @@ log = logging.getLogger(__name__)
 # earlier process are orphans (that process crashed or was restarted) and may be reaped.
 DEFAULT_OWNER = os.environ.get("AGENT_INSTANCE") or socket.gethostname()
 PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-class SandboxUnavailable(Exception):
-    """No sandbox can be had; ``str(exc)`` is plain words for a person (never a key, never a traceback)."""
-
-
-class SandboxReset(SandboxUnavailable):
-    """The sandbox a tool was waiting for was thrown away by a reset (the user asked for a fresh one)."""
 
 
 class SandboxProvider:
@@ -98,7 +92,7 @@ class SandboxProvider:
 
     # ------------------------------------------------------------------ the interface sessions use
 
-    async def create(self, metadata: dict[str, str]) -> AsyncSandbox:
+    async def create(self, metadata: dict[str, str]) -> Sandbox:
         """A new sandbox tagged with ``metadata`` (plus app/owner/process), alive for the idle timeout."""
         opts = await self.sdk_options()
         tags = {"app": APP_NAME, "owner": DEFAULT_OWNER, "process": PROCESS_ID, **metadata}
@@ -106,7 +100,7 @@ class SandboxProvider:
         if self.settings.e2b_template:
             kwargs["template"] = self.settings.e2b_template
         try:
-            return await AsyncSandbox.create(**kwargs, **opts)
+            return Sandbox(await AsyncSandbox.create(**kwargs, **opts), self.preview_url)
         except AuthenticationException:
             raise SandboxUnavailable("The sandbox service rejected the API key (check E2B_API_KEY).") from None
         except RateLimitException:
@@ -123,8 +117,8 @@ class SandboxProvider:
                 raise SandboxUnavailable(f"Could not reach {where} to start a sandbox.{hint}") from None
             raise SandboxUnavailable(f"Could not start a sandbox ({_short(exc)}).") from None
 
-    async def connect(self, sandbox_id: str) -> AsyncSandbox:
-        return await AsyncSandbox.connect(sandbox_id, **(await self.sdk_options()))
+    async def connect(self, sandbox_id: str) -> Sandbox:
+        return Sandbox(await AsyncSandbox.connect(sandbox_id, **(await self.sdk_options())), self.preview_url)
 
     async def reap_orphans(self, owner: str | None = None) -> int:
         """Kill sandboxes tagged by this app and ``owner`` that an earlier process left behind.

@@ -1,0 +1,59 @@
+"""Import boundaries, checked on the source: the e2b SDK only behind the sandbox package, no UI toolkit in the
+core, the embedded sandbox server on its own, and the page never reaching into that server."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names a file imports (relative imports are inside its own package)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def _files(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))]
+
+
+def _offenders(files: list[Path], bad) -> list[str]:
+    return [f"{p.relative_to(ROOT)}: {name}" for p in files for name in sorted(_imports(p)) if bad(name)]
+
+
+def _is(name: str, *modules: str) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
+def test_only_the_sandbox_package_imports_the_e2b_sdk():
+    # agent/localbox is the server side of E2B's protocol (it uses the SDK's generated protocol modules).
+    files = [p for p in _files("agent", "webui") if not p.is_relative_to(ROOT / "agent" / "sandbox")
+             and not p.is_relative_to(ROOT / "agent" / "localbox")] + [ROOT / "app.py"]
+    assert _offenders(files, lambda n: _is(n, "e2b", "e2b_code_interpreter")) == []
+
+
+def test_the_core_imports_no_ui_toolkit():
+    assert _offenders(_files("agent"), lambda n: _is(n, "gradio", "webui")) == []
+
+
+def test_localbox_imports_nothing_of_the_agent_outside_itself():
+    files = _files("agent/localbox")
+    assert files
+    assert _offenders(files, lambda n: _is(n, "agent") and not _is(n, "agent.localbox")) == []
+
+
+def test_the_page_never_imports_the_local_sandbox_server():
+    assert _offenders(_files("webui") + [ROOT / "app.py"], lambda n: _is(n, "agent.localbox")) == []
+
+
+def test_the_checks_see_imports():
+    """The checker itself: it finds the imports it is meant to forbid."""
+    assert "e2b_code_interpreter" in _imports(ROOT / "agent" / "sandbox" / "provider.py")
+    assert "gradio" in _imports(ROOT / "webui" / "render" / "blocks.py")
