@@ -122,10 +122,12 @@ class LocalboxApp:
         if not signature:
             return await send_error(send, 401, "a signed URL or sandbox headers are required")
         operation = "read" if scope["method"] == "GET" else "write"
-        sandbox = self.registry.by_signature(query.get("path", ""), operation, query.get("username", ""),
-                                             signature, query.get("signature_expiration"))
+        sandbox, expired = self.registry.by_signature(query.get("path", ""), operation, query.get("username", ""),
+                                                      signature, query.get("signature_expiration"))
         if sandbox is None:
-            return await send_error(send, 401, "the URL signature is invalid or expired")
+            return await send_error(send, 401, "the URL signature is invalid")
+        if expired:  # E2B's envd answers exactly this
+            return await send_error(send, 401, "signature is already expired")
         await self._envd_http(sandbox, scope, receive, send)
 
     async def _preview(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -163,20 +163,26 @@ class Registry:
             return None
         return sandbox
 
-    def by_signature(self, path: str, operation: str, user: str, signature: str, expiration: str | None):
-        """Signed file URLs carry no sandbox id: find the sandbox whose token produced this signature."""
-        if expiration:
+    def by_signature(self, path: str, operation: str, user: str, signature: str,
+                     expiration: str | None) -> tuple[LocalSandbox | None, bool]:
+        """Signed file URLs carry no sandbox id: find the sandbox whose token produced this signature.
+        Returns (sandbox or None, whether the signature's expiration has passed); the expiration is part of what
+        is signed, so an expired URL is recognised as genuine first and then refused as expired."""
+        if expiration is not None:
             try:
-                if int(expiration) < time.time():
-                    return None
+                expired = int(expiration) < time.time()
             except ValueError:
-                return None
+                return None, False
+        else:
+            expired = False
         for sandbox in self.sandboxes.values():
+            if sandbox.killed.is_set():
+                continue
             raw = f"{path}:{operation}:{user}:{sandbox.access_token}" + (f":{expiration}" if expiration else "")
             digest = base64.b64encode(hashlib.sha256(raw.encode()).digest()).rstrip(b"=").decode()
             if hmac.compare_digest(f"v1_{digest}", signature):
-                return sandbox
-        return None
+                return sandbox, expired
+        return None, False
 
     async def kill(self, sandbox_id: str) -> bool:
         sandbox = self.sandboxes.pop(sandbox_id, None)

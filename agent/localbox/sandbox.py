@@ -98,6 +98,7 @@ class LocalSandbox:
             ) from None
         ctx = await self.new_context("python", self.home)
         self.default_context_id = ctx.id
+        await self.new_context("javascript", self.home)  # E2B lists a default javascript context too
         if ctx.kernel is not None:  # the first cell pays IPython's lazy setup: pay it here, in the pool
             await ctx.kernel.run_silent("1 + 1")
 
