@@ -6,6 +6,7 @@ service base classes. Every operation is forwarded to the guest daemon inside th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import zlib
@@ -138,6 +139,30 @@ def _end_event(end: dict) -> pp.ProcessEvent:
         error=end.get("error"))))
 
 
+async def until_deadline(items: AsyncIterator[Any], ctx, what: str) -> AsyncIterator[Any]:
+    """Relay a server stream until the client's Connect timeout (`Connect-Timeout-Ms`) passes, then end it with
+    DEADLINE_EXCEEDED, which the SDK raises as TimeoutException. Only the connection ends (E2B's timeout is "for
+    the command connection"): a command keeps running and can be reached again with `connect`."""
+    remaining = ctx.timeout_ms
+    try:
+        if remaining is None:
+            async for item in items:
+                yield item
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + remaining / 1000
+        while True:
+            try:
+                item = await asyncio.wait_for(items.__anext__(), max(0.0, deadline - loop.time()))
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise ConnectError(Code.DEADLINE_EXCEEDED, f"{what} timed out after {remaining / 1000:g} s") from None
+            yield item
+    finally:
+        await items.aclose()
+
+
 class ProcessService(pc.Process):
     def __init__(self, resolve: Resolver, output_limit: int) -> None:
         self.resolve = resolve
@@ -170,14 +195,14 @@ class ProcessService(pc.Process):
         stream = sandbox.channel.stream(
             "spawn", cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs), cwd=_abs(sandbox, cfg.cwd or ""),
             tag=request.tag, stdin=bool(request.stdin), limit=self.output_limit)
-        async for item in self._relay(sandbox, stream, pp.StartResponse):
+        async for item in until_deadline(self._relay(sandbox, stream, pp.StartResponse), ctx, "the command"):
             yield item
 
     async def connect(self, request, ctx):
         sandbox = self.resolve(ctx)
         assert sandbox.channel is not None
         stream = sandbox.channel.stream("attach", **_selector(request.process))
-        async for item in self._relay(sandbox, stream, pp.ConnectResponse):
+        async for item in until_deadline(self._relay(sandbox, stream, pp.ConnectResponse), ctx, "the command"):
             yield item
 
     async def list(self, request, ctx):

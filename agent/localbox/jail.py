@@ -31,6 +31,7 @@ from .capabilities import Capabilities, JailUnavailable, system_binds
 GUEST_SOURCE = Path(__file__).with_name("guest")  # a directory: the in-jail daemon's package
 JAIL_CONTROL_DIR = "/run/localbox"
 JAIL_HOME = "/home/user"
+ROOT_DIR_BYTES = 64 << 20  # /root inside the jail (a tmpfs owned by the sandbox user)
 JAIL_PYTHON = "/opt/venv/bin/python"
 JAIL_UID = 1000
 JAIL_GID = 1000
@@ -139,6 +140,8 @@ class JailPlan:
             # tmpfs first: later binds must not be hidden by them
             "--size", str(self.limits.home_bytes), "--perms", "0755", "--tmpfs", JAIL_HOME,
             "--size", str(self.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+            # E2B's code contexts are often created with cwd="/root": give the sandbox user a small one
+            "--size", str(ROOT_DIR_BYTES), "--perms", "0700", "--tmpfs", "/root",
             *system_binds(),
             "--proc", "/proc",
             "--dev", "/dev",

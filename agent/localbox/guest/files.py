@@ -35,7 +35,8 @@ def entry_info(path: str) -> dict:
     target = None
     if stat.S_ISLNK(st.st_mode):
         kind = "symlink"
-        target = os.readlink(path)
+        # like envd: the target as an absolute path (a relative link is resolved against the link's folder)
+        target = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
         try:  # report the type and size of what it points to, like envd does
             tst = os.stat(path)
             size = tst.st_size

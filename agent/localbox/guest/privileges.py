@@ -37,7 +37,7 @@ def limit_self(max_processes: int, max_data_bytes: int) -> None:
 
 
 SANDBOX_UID = 1000
-_OWNED_BY_SANDBOX_USER = ("/home/user", "/run/localbox")
+_OWNED_BY_SANDBOX_USER = ("/home/user", "/root", "/run/localbox")
 
 
 def become_sandbox_user() -> None:
