@@ -28,7 +28,7 @@ from . import capabilities, jail
 from .sandbox import JAIL_ENV, Lease, LocalSandbox
 
 log = logging.getLogger("agent.localbox")
-ENVD_VERSION = "0.5.7"  # stdin, close-stdin, default user, octet-stream + gzip uploads; no watch, no file metadata
+ENVD_VERSION = "0.6.4"  # stdin, close-stdin, default user, octet-stream + gzip uploads, file metadata, watch entry info
 DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 24 * 3600
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,6 +25,7 @@ from protobuf.wkt.google.protobuf.timestamp_pb import Timestamp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from . import envd_watch
 from .channel import GuestCallError
 from .sandbox import LocalSandbox
 
@@ -49,6 +51,7 @@ def _entry(info: dict) -> fs.EntryInfo:
         permissions=info["permissions"], owner=info["owner"], group=info["group"],
         modified_time=Timestamp.from_nanos(int(info["mtime_ns"])),
         symlink_target=info.get("symlink_target"), is_symlink=bool(info.get("is_symlink")),
+        metadata=info.get("metadata") or None,
     )
 
 
@@ -66,6 +69,7 @@ def _abs(sandbox: LocalSandbox, path: str) -> str:
 class FilesystemService(fsc.Filesystem):
     def __init__(self, resolve: Resolver) -> None:
         self.resolve = resolve
+        self.watchers = envd_watch.PolledWatchers()
 
     async def _call(self, ctx, op: str, **fields):
         sandbox = self.resolve(ctx)
@@ -103,17 +107,28 @@ class FilesystemService(fsc.Filesystem):
         await self._call(ctx, "remove", path=_abs(sandbox, request.path))
         return fs.RemoveResponse()
 
-    def watch_dir(self, request, ctx):
-        raise ConnectError(Code.UNIMPLEMENTED, "watching directories is not supported by the local sandbox")
+    async def _open_watch(self, request, ctx):
+        sandbox = self.resolve(ctx)
+        opened = await envd_watch.open_watch(sandbox, _abs(sandbox, request.path), bool(request.recursive),
+                                             bool(request.include_entry), _connect_error)
+        return sandbox, opened
+
+    async def watch_dir(self, request, ctx):
+        _, opened = await self._open_watch(request, ctx)
+        async for item in until_deadline(envd_watch.stream_events(opened, _entry), ctx, "the watch"):
+            yield item
 
     async def create_watcher(self, request, ctx):
-        raise ConnectError(Code.UNIMPLEMENTED, "watching directories is not supported by the local sandbox")
+        sandbox, opened = await self._open_watch(request, ctx)
+        return fs.CreateWatcherResponse(watcher_id=await self.watchers.create(sandbox, opened, _entry))
 
     async def get_watcher_events(self, request, ctx):
-        raise ConnectError(Code.UNIMPLEMENTED, "watching directories is not supported by the local sandbox")
+        events = await self.watchers.drain(self.resolve(ctx), request.watcher_id)
+        return fs.GetWatcherEventsResponse(events=events)
 
     async def remove_watcher(self, request, ctx):
-        raise ConnectError(Code.UNIMPLEMENTED, "watching directories is not supported by the local sandbox")
+        await self.watchers.remove(self.resolve(ctx), request.watcher_id)
+        return fs.RemoveWatcherResponse()
 
 
 def _selector(sel) -> dict:
@@ -290,10 +305,32 @@ async def read_file(sandbox: LocalSandbox, request: Request) -> Response:
     return StreamingResponse(body(), media_type="application/octet-stream")
 
 
+_METADATA_KEY = re.compile(r"\A[A-Za-z0-9!#$%&'*+\-.^_`|~]+\Z")
+_METADATA_VALUE = re.compile(r"\A[\x20-\x7e]*\Z")
+METADATA_HEADER = "x-metadata-"
+
+
+def upload_metadata(request: Request) -> dict[str, str] | None:
+    """The file metadata an upload carries as X-Metadata-<key> headers (keys lowercased, as envd stores them);
+    None when a key or value is not what envd accepts."""
+    found: dict[str, str] = {}
+    for name, value in request.headers.items():
+        if name.lower().startswith(METADATA_HEADER):
+            key = name[len(METADATA_HEADER):].lower()
+            if not _METADATA_KEY.match(key) or not _METADATA_VALUE.match(value):
+                return None
+            found[key] = value
+    return found
+
+
 async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
     ctype = request.headers.get("content-type", "")
     path_param = request.query_params.get("path")
     written: list[dict] = []
+    metadata = upload_metadata(request)
+    if metadata is None:
+        return JSONResponse({"code": 400, "message": "invalid file metadata: keys must be HTTP tokens and values "
+                                                     "printable ASCII"}, status_code=400)
     try:
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=10000, max_part_size=UPLOAD_LIMIT)
@@ -304,7 +341,7 @@ async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
                 if not target:
                     return JSONResponse({"code": 400, "message": "no path given for an uploaded file"},
                                         status_code=400)
-                written.append(await _write(sandbox, _abs(sandbox, target), _read_upload(item)))
+                written.append(await _write(sandbox, _abs(sandbox, target), _read_upload(item), metadata))
             await form.close()
         else:
             if not path_param:
@@ -313,7 +350,7 @@ async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
             gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
             target = _abs(sandbox, path_param)
             try:
-                written.append(await _write(sandbox, target, _read_body(request, gzipped)))
+                written.append(await _write(sandbox, target, _read_body(request, gzipped), metadata))
             except _TooLarge:
                 await sandbox.channel.call("remove", path=target)  # no half-written file left behind
                 return JSONResponse({"code": 413, "message": f"the upload is larger than {UPLOAD_LIMIT >> 20} MiB"},
@@ -322,8 +359,8 @@ async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
         return _http_error(exc)
     except (zlib.error, gzip.BadGzipFile):
         return JSONResponse({"code": 400, "message": "the upload is not valid gzip"}, status_code=400)
-    return JSONResponse([{"name": w["name"], "type": "dir" if w["type"] == "dir" else "file", "path": w["path"]}
-                         for w in written])
+    return JSONResponse([{"name": w["name"], "type": "dir" if w["type"] == "dir" else "file", "path": w["path"],
+                          **({"metadata": w["metadata"]} if w.get("metadata") else {})} for w in written])
 
 
 class _TooLarge(Exception):
@@ -351,7 +388,7 @@ async def _read_upload(item: Any) -> AsyncIterator[bytes]:
         yield piece
 
 
-async def _write(sandbox: LocalSandbox, path: str, pieces: AsyncIterator[bytes]) -> dict:
+async def _write(sandbox: LocalSandbox, path: str, pieces: AsyncIterator[bytes], metadata: dict[str, str]) -> dict:
     """Write an upload into the sandbox as it arrives, WRITE_CHUNK bytes per guest call, so the server never
     holds a whole file in memory."""
     assert sandbox.channel is not None
@@ -361,7 +398,8 @@ async def _write(sandbox: LocalSandbox, path: str, pieces: AsyncIterator[bytes])
 
     async def flush(piece: bytes) -> None:
         nonlocal info, first
-        info = await sandbox.channel.call("write", path=path, b64=base64.b64encode(piece).decode(), append=not first)
+        info = await sandbox.channel.call("write", path=path, b64=base64.b64encode(piece).decode(), append=not first,
+                                          **({"metadata": metadata} if first else {}))
         first = False
 
     async for chunk in pieces:

@@ -12,9 +12,10 @@ from .errors import GuestError
 from .files import FileOps
 from .processes import Proc, ProcessOps, kill_group
 from .relay import TcpRelay
+from .watch import WatchOps
 
 
-class Guest(FileOps, ProcessOps, TcpRelay):
+class Guest(FileOps, ProcessOps, TcpRelay, WatchOps):
     """Dispatches requests from the host; one task per request so slow ones never block others."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -27,6 +28,7 @@ class Guest(FileOps, ProcessOps, TcpRelay):
         self.conns: dict[int, asyncio.StreamWriter] = {}
         self.credit: dict[int, int] = {}  # bytes of a relayed connection the host may still be sent unacknowledged
         self.credit_given: dict[int, asyncio.Event] = {}
+        self.watches: dict = {}  # request id of each op_watch -> its watch
 
     async def send(self, message: dict) -> None:
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()

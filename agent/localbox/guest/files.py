@@ -10,6 +10,7 @@ import pwd
 import shutil
 import stat
 
+from . import metadata
 from .errors import GuestError, os_error
 
 CHUNK = 1 << 20
@@ -59,7 +60,19 @@ def entry_info(path: str) -> dict:
         "owner": _name_of(pwd.getpwuid, st.st_uid),
         "group": _name_of(grp.getgrgid, st.st_gid),
         "mtime_ns": st.st_mtime_ns,
+        "metadata": {} if kind == "symlink" else metadata.read(path),
     }
+
+
+def _create_or_truncate(path: str) -> int:
+    """Open for writing from the start. A new file is created, then given mode 0644 whatever the umask, as envd
+    does (it creates, then sets owner and mode): directory watchers see create, chmod, write, as on E2B."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_TRUNC)
+    os.fchmod(fd, 0o644)
+    return fd
 
 
 class FileOps:
@@ -180,8 +193,15 @@ class FileOps:
             parent = os.path.dirname(path)
             if parent:
                 os.makedirs(parent, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if req.get("append") else os.O_TRUNC)
-            fd = os.open(path, flags, 0o644)
+            if req.get("append"):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            else:
+                fd = _create_or_truncate(path)
+                try:
+                    metadata.replace(fd, path, req.get("metadata") or {})
+                except BaseException:
+                    os.close(fd)
+                    raise
             try:
                 view = memoryview(data)
                 while view:
