@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
-import re
-import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,20 +19,15 @@ from e2b.envd.process import process_connect as pc
 from e2b.envd.process import process_pb as pp
 from protobuf import Oneof
 from protobuf.wkt.google.protobuf.timestamp_pb import Timestamp
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from . import envd_watch
 from .channel import GuestCallError
+from .envd_files import health, read_file, sandbox_path, write_files  # noqa: F401  (the /files routes app.py serves)
 from .sandbox import LocalSandbox
 
 _CODES = {"not_found": Code.NOT_FOUND, "invalid": Code.INVALID_ARGUMENT, "exists": Code.ALREADY_EXISTS,
           "permission": Code.PERMISSION_DENIED, "no_space": Code.RESOURCE_EXHAUSTED, "gone": Code.UNAVAILABLE,
           "too_large": Code.RESOURCE_EXHAUSTED}
-_HTTP = {"not_found": 404, "invalid": 400, "exists": 409, "permission": 403, "no_space": 507, "gone": 502,
-         "too_large": 413}
-UPLOAD_LIMIT = 512 << 20
-WRITE_CHUNK = 4 << 20
 
 Resolver = Callable[[Any], LocalSandbox]
 
@@ -55,17 +47,6 @@ def _entry(info: dict) -> fs.EntryInfo:
     )
 
 
-def _abs(sandbox: LocalSandbox, path: str) -> str:
-    """Relative paths are relative to the user's home, as in E2B."""
-    if not path:
-        return sandbox.home
-    if path.startswith("~"):
-        path = sandbox.home + path[1:]
-    if not path.startswith("/"):
-        path = f"{sandbox.home}/{path}"
-    return path
-
-
 class FilesystemService(fsc.Filesystem):
     def __init__(self, resolve: Resolver) -> None:
         self.resolve = resolve
@@ -81,35 +62,35 @@ class FilesystemService(fsc.Filesystem):
 
     async def stat(self, request, ctx):
         sandbox = self.resolve(ctx)
-        _, info = await self._call(ctx, "stat", path=_abs(sandbox, request.path))
+        _, info = await self._call(ctx, "stat", path=sandbox_path(sandbox, request.path))
         return fs.StatResponse(entry=_entry(info))
 
     async def make_dir(self, request, ctx):
         sandbox = self.resolve(ctx)
-        _, res = await self._call(ctx, "mkdir", path=_abs(sandbox, request.path))
+        _, res = await self._call(ctx, "mkdir", path=sandbox_path(sandbox, request.path))
         if not res["created"]:
             raise ConnectError(Code.ALREADY_EXISTS, f"directory '{request.path}' already exists")
         return fs.MakeDirResponse(entry=_entry(res["entry"]))
 
     async def move(self, request, ctx):
         sandbox = self.resolve(ctx)
-        _, info = await self._call(ctx, "move", src=_abs(sandbox, request.source),
-                                   dst=_abs(sandbox, request.destination))
+        _, info = await self._call(ctx, "move", src=sandbox_path(sandbox, request.source),
+                                   dst=sandbox_path(sandbox, request.destination))
         return fs.MoveResponse(entry=_entry(info))
 
     async def list_dir(self, request, ctx):
         sandbox = self.resolve(ctx)
-        _, infos = await self._call(ctx, "list", path=_abs(sandbox, request.path), depth=request.depth or 1)
+        _, infos = await self._call(ctx, "list", path=sandbox_path(sandbox, request.path), depth=request.depth or 1)
         return fs.ListDirResponse(entries=[_entry(i) for i in infos])
 
     async def remove(self, request, ctx):
         sandbox = self.resolve(ctx)
-        await self._call(ctx, "remove", path=_abs(sandbox, request.path))
+        await self._call(ctx, "remove", path=sandbox_path(sandbox, request.path))
         return fs.RemoveResponse()
 
     async def _open_watch(self, request, ctx):
         sandbox = self.resolve(ctx)
-        opened = await envd_watch.open_watch(sandbox, _abs(sandbox, request.path), bool(request.recursive),
+        opened = await envd_watch.open_watch(sandbox, sandbox_path(sandbox, request.path), bool(request.recursive),
                                              bool(request.include_entry), _connect_error)
         return sandbox, opened
 
@@ -201,15 +182,18 @@ class ProcessService(pc.Process):
 
     async def start(self, request, ctx):
         sandbox = self.resolve(ctx)
-        if request.pty is not None:
-            raise ConnectError(Code.UNIMPLEMENTED, "PTY terminals are not supported by the local sandbox")
         cfg = request.process
         if cfg is None or not cfg.cmd:
             raise ConnectError(Code.INVALID_ARGUMENT, "no command given")
         assert sandbox.channel is not None
-        stream = sandbox.channel.stream(
-            "spawn", cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs), cwd=_abs(sandbox, cfg.cwd or ""),
-            tag=request.tag, stdin=bool(request.stdin), limit=self.output_limit)
+        common = {"cmd": cfg.cmd, "args": list(cfg.args), "envs": dict(cfg.envs), "tag": request.tag,
+                  "cwd": sandbox_path(sandbox, cfg.cwd or ""), "limit": self.output_limit}
+        if request.pty is not None:  # a terminal: output comes as "pty" data, input goes to the terminal
+            size = request.pty.size
+            stream = sandbox.channel.stream("spawn_pty", rows=size.rows if size else 24, cols=size.cols if size else 80,
+                                            **common)
+        else:
+            stream = sandbox.channel.stream("spawn", stdin=bool(request.stdin), **common)
         async for item in until_deadline(self._relay(sandbox, stream, pp.StartResponse), ctx, "the command"):
             yield item
 
@@ -242,8 +226,8 @@ class ProcessService(pc.Process):
         return pp.SendSignalResponse()
 
     async def send_input(self, request, ctx):
-        data = _input_bytes(request.input)
-        await self._simple(ctx, "input", b64=base64.b64encode(data).decode(), **_selector(request.process))
+        op, data = _input(request.input)
+        await self._simple(ctx, op, b64=base64.b64encode(data).decode(), **_selector(request.process))
         return pp.SendInputResponse()
 
     async def stream_input(self, request, ctx):
@@ -255,8 +239,8 @@ class ProcessService(pc.Process):
             if ev.field == "start":
                 selector = _selector(ev.value.process)
             elif ev.field == "data" and selector is not None:
-                data = _input_bytes(ev.value.input)
-                await self._simple(ctx, "input", b64=base64.b64encode(data).decode(), **selector)
+                op, data = _input(ev.value.input)
+                await self._simple(ctx, op, b64=base64.b64encode(data).decode(), **selector)
         return pp.StreamInputResponse()
 
     async def close_stdin(self, request, ctx):
@@ -264,153 +248,15 @@ class ProcessService(pc.Process):
         return pp.CloseStdinResponse()
 
     async def update(self, request, ctx):
-        raise ConnectError(Code.UNIMPLEMENTED, "PTY terminals are not supported by the local sandbox")
+        if request.pty is None or request.pty.size is None:
+            raise ConnectError(Code.INVALID_ARGUMENT, "only a terminal's size can be updated")
+        await self._simple(ctx, "pty_resize", rows=request.pty.size.rows, cols=request.pty.size.cols,
+                           **_selector(request.process))
+        return pp.UpdateResponse()
 
 
-def _input_bytes(inp) -> bytes:
+def _input(inp) -> tuple[str, bytes]:
+    """The guest operation for a ProcessInput (stdin of a command, or the keyboard of a terminal) and its bytes."""
     if inp is None or inp.input is None:
-        return b""
-    return bytes(inp.input.value)
-
-
-# ---- /files ----------------------------------------------------------------------------------------------------
-def _http_error(exc: GuestCallError) -> JSONResponse:
-    status = _HTTP.get(exc.code, 500)
-    return JSONResponse({"code": status, "message": exc.message}, status_code=status)
-
-
-async def read_file(sandbox: LocalSandbox, request: Request) -> Response:
-    path = _abs(sandbox, request.query_params.get("path", ""))
-    assert sandbox.channel is not None
-    stream = sandbox.channel.stream("read", path=path)
-    first = await stream.__anext__()
-    if first.get("done"):
-        if first.get("error"):
-            return _http_error(GuestCallError(first["error"]["code"], first["error"]["message"]))
-        return Response(b"", media_type="application/octet-stream")
-
-    async def body() -> AsyncIterator[bytes]:
-        msg = first
-        try:
-            while True:
-                if msg.get("done"):
-                    if msg.get("error"):  # failed midway (e.g. the sandbox died): cut the body short
-                        raise OSError(msg["error"].get("message", "read failed"))
-                    return
-                yield base64.b64decode(msg["b64"])
-                msg = await stream.__anext__()
-        finally:
-            await stream.aclose()  # a client that left early must not keep chunks queued
-
-    return StreamingResponse(body(), media_type="application/octet-stream")
-
-
-_METADATA_KEY = re.compile(r"\A[A-Za-z0-9!#$%&'*+\-.^_`|~]+\Z")
-_METADATA_VALUE = re.compile(r"\A[\x20-\x7e]*\Z")
-METADATA_HEADER = "x-metadata-"
-
-
-def upload_metadata(request: Request) -> dict[str, str] | None:
-    """The file metadata an upload carries as X-Metadata-<key> headers (keys lowercased, as envd stores them);
-    None when a key or value is not what envd accepts."""
-    found: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name.lower().startswith(METADATA_HEADER):
-            key = name[len(METADATA_HEADER):].lower()
-            if not _METADATA_KEY.match(key) or not _METADATA_VALUE.match(value):
-                return None
-            found[key] = value
-    return found
-
-
-async def write_files(sandbox: LocalSandbox, request: Request) -> Response:
-    ctype = request.headers.get("content-type", "")
-    path_param = request.query_params.get("path")
-    written: list[dict] = []
-    metadata = upload_metadata(request)
-    if metadata is None:
-        return JSONResponse({"code": 400, "message": "invalid file metadata: keys must be HTTP tokens and values "
-                                                     "printable ASCII"}, status_code=400)
-    try:
-        if ctype.startswith("multipart/form-data"):
-            form = await request.form(max_files=10000, max_part_size=UPLOAD_LIMIT)
-            for _, item in form.multi_items():
-                if isinstance(item, str):
-                    continue
-                target = item.filename or path_param
-                if not target:
-                    return JSONResponse({"code": 400, "message": "no path given for an uploaded file"},
-                                        status_code=400)
-                written.append(await _write(sandbox, _abs(sandbox, target), _read_upload(item), metadata))
-            await form.close()
-        else:
-            if not path_param:
-                return JSONResponse({"code": 400, "message": "the 'path' query parameter is required"},
-                                    status_code=400)
-            gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
-            target = _abs(sandbox, path_param)
-            try:
-                written.append(await _write(sandbox, target, _read_body(request, gzipped), metadata))
-            except _TooLarge:
-                await sandbox.channel.call("remove", path=target)  # no half-written file left behind
-                return JSONResponse({"code": 413, "message": f"the upload is larger than {UPLOAD_LIMIT >> 20} MiB"},
-                                    status_code=413)
-    except GuestCallError as exc:
-        return _http_error(exc)
-    except (zlib.error, gzip.BadGzipFile):
-        return JSONResponse({"code": 400, "message": "the upload is not valid gzip"}, status_code=400)
-    return JSONResponse([{"name": w["name"], "type": "dir" if w["type"] == "dir" else "file", "path": w["path"],
-                          **({"metadata": w["metadata"]} if w.get("metadata") else {})} for w in written])
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, gzipped: bool) -> AsyncIterator[bytes]:
-    """The request body as it arrives (gunzipped if need be), refusing more than UPLOAD_LIMIT bytes."""
-    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
-    size = 0
-    async for chunk in request.stream():
-        if decoder is not None:
-            chunk = decoder.decompress(chunk, UPLOAD_LIMIT + 1 - size)  # bounded: a gzip bomb stops here
-        size += len(chunk)
-        if size > UPLOAD_LIMIT:
-            raise _TooLarge()
-        yield chunk
-    if decoder is not None:
-        yield decoder.flush()
-
-
-async def _read_upload(item: Any) -> AsyncIterator[bytes]:
-    """A multipart file part, read from its spool file a piece at a time."""
-    while piece := await item.read(WRITE_CHUNK):
-        yield piece
-
-
-async def _write(sandbox: LocalSandbox, path: str, pieces: AsyncIterator[bytes], metadata: dict[str, str]) -> dict:
-    """Write an upload into the sandbox as it arrives, WRITE_CHUNK bytes per guest call, so the server never
-    holds a whole file in memory."""
-    assert sandbox.channel is not None
-    info: dict = {}
-    first = True
-    buffer = bytearray()
-
-    async def flush(piece: bytes) -> None:
-        nonlocal info, first
-        info = await sandbox.channel.call("write", path=path, b64=base64.b64encode(piece).decode(), append=not first,
-                                          **({"metadata": metadata} if first else {}))
-        first = False
-
-    async for chunk in pieces:
-        buffer += chunk
-        while len(buffer) >= WRITE_CHUNK:
-            await flush(bytes(buffer[:WRITE_CHUNK]))
-            del buffer[:WRITE_CHUNK]
-    if buffer or first:
-        await flush(bytes(buffer))
-    return info
-
-
-async def health(sandbox: LocalSandbox) -> Response:
-    return Response(status_code=204)
+        return "input", b""
+    return ("pty_input" if inp.input.field == "pty" else "input"), bytes(inp.input.value)

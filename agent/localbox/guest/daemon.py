@@ -11,11 +11,12 @@ import socket
 from .errors import GuestError
 from .files import FileOps
 from .processes import Proc, ProcessOps, kill_group
+from .pty import PtyOps
 from .relay import TcpRelay
 from .watch import WatchOps
 
 
-class Guest(FileOps, ProcessOps, TcpRelay, WatchOps):
+class Guest(FileOps, ProcessOps, PtyOps, TcpRelay, WatchOps):
     """Dispatches requests from the host; one task per request so slow ones never block others."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
