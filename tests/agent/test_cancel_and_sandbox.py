@@ -376,3 +376,33 @@ def test_stop_while_a_command_is_still_starting_leaves_nothing_running(claude, p
     out = check.finished_by_name("run_command").result.display_output
     assert "sleep 37" not in out, f"the stopped command is still running: {out!r}"
     assert "none" in out
+
+
+def test_stop_while_claude_is_still_writing_after_a_tool_started_kills_the_command(claude, provider):
+    """The tool starts as soon as its block is complete, while the reply still streams; Stop then must kill the
+    started command too (checked with pgrep inside the sandbox), not only close the model's stream."""
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            claude.push(tool_reply(ToolUse("run_command", {"command": "true"})), text_reply("warm"))
+            await collect(s, "warm up", timeout=60)
+            claude.push(Reply((ToolUse("run_command", {"command": "sleep 41"}, id="toolu_sleep"),
+                               Text("And while that runs, let me explain at length. " * 10, chunks=40, delay=0.1))))
+            loop = asyncio.get_running_loop()
+            fired: dict = {}
+
+            def on_event(ev):
+                if isinstance(ev, ToolRunning) and not fired:
+                    fired["at"] = loop.time()
+                    loop.call_later(1.0, s.cancel)
+
+            stopped = await collect(s, "sleep", on_event=on_event, timeout=60)
+            claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 0.5; pgrep -a -x sleep || echo none"})),
+                        text_reply("ok"))
+            return stopped, await collect(s, "check", timeout=60)
+
+    stopped, check = run(scenario())
+    assert stopped.done.stop_reason == "cancelled", stopped.describe()
+    assert stopped.of(TextDelta), "the reply must still have been streaming when Stop was pressed"
+    out = check.finished_by_name("run_command").result.display_output
+    assert "sleep 41" not in out and "none" in out, f"the stopped command is still running: {out!r}"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+
+import pytest
 
 from agent.events import ToolOutput
 from tests.agent.helpers import (
@@ -272,3 +275,23 @@ def test_bad_tool_calls_become_error_results(claude, provider):
         f"list_files with no input (no delta at all) should list /home/user: {results['toolu_nodelta']}")
     assert turn.text == "Some calls failed." and turn.done.stop_reason == "end_turn", turn.describe()
     assert_valid_transcript(messages)
+
+
+@pytest.mark.parametrize("language, code, expect", [
+    pytest.param("javascript", "const xs = [1, 2, 3];\nconsole.log(xs.map(x => x * 14).join(','))", "14,28,42",
+                 marks=pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed here")),
+    pytest.param("bash", "for i in 1 2; do echo \"bash-$i\"; done; echo $((6 * 7))", "bash-1\nbash-2\n42",
+                 marks=pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed here")),
+])
+def test_execute_code_runs_javascript_and_bash(claude, provider, language, code, expect):
+    claude.push(tool_reply(ToolUse("execute_code", {"code": code, "language": language}, id="toolu_lang")),
+                text_reply("Ran it."))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, f"run some {language}")
+
+    fin = run(scenario()).finished_by_name("execute_code")
+    assert not fin.result.is_error, fin.result.display_output
+    assert expect in fin.result.display_output, fin.result.display_output
+    assert expect in result_text(_one_result(claude.requests[1], "toolu_lang"))
