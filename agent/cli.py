@@ -37,15 +37,17 @@ from agent.events import (
     Error,
     Event,
     SandboxStatus,
+    StopReason,
     TextDelta,
     ThinkingDelta,
     ToolFinished,
     ToolOutput,
     ToolRunning,
 )
-from agent.presenter import duration, size, tool_summary
+from agent.presenter import TURN_FAILED, duration, end_note, size, tool_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+FAILED_ENDINGS = (StopReason.ERROR, StopReason.TOOL_LIMIT)  # exit status 1, the sentence on stderr
 CLI_SUMMARY_CHARS = 100  # a terminal line has room for more of the command than a step title
 
 
@@ -124,14 +126,13 @@ class PlainPrinter:
                 self._write("\n")
             self.err.write(ev.message.replace("\n", " ").strip() + "\n")
             self.err.flush()
-        elif isinstance(ev, Error) and ev.kind == "sandbox":  # the turn goes on; fatal errors go to stderr
+        elif isinstance(ev, Error) and not ev.final:  # the turn goes on (sandbox trouble); Done words the ending
             self._line(self._dim(f"[{ev.message}]"))
         elif isinstance(ev, Done):
-            if ev.stop_reason == "max_tokens":
-                self._line(self._dim("[the reply was cut off at the output limit; send \"continue\" for the rest]"))
+            if ev.stop_reason not in FAILED_ENDINGS and ev.stop_reason != StopReason.CANCELLED and end_note(ev):
+                self._line(self._dim(f"[{end_note(ev)}]"))  # e.g. cut off at the output limit: said once, here
             if not self.at_line_start:
                 self._write("\n")
-
 
     def _folder(self) -> Path:
         """The folder for saved outputs and artifacts, made on first use (``default_outputs_dir()`` if none given)."""
@@ -232,18 +233,14 @@ async def _run_turn(session, prompt: str, show, outcome: _Outcome) -> None:
     except (NotImplementedError, RuntimeError):
         pass
     outcome.error, outcome.status = None, EXIT_OK
-    last_error: str | None = None
     try:
         async for ev in session.run_turn(prompt):
             show(ev)
-            if isinstance(ev, Error) and not ev.retrying:
-                last_error = ev.message
             if isinstance(ev, Done):
-                if ev.stop_reason == "cancelled":
-                    outcome.status, outcome.error = EXIT_INTERRUPTED, "Stopped."
-                elif ev.stop_reason in ("error", "tool_limit"):
-                    outcome.status = EXIT_FAILED
-                    outcome.error = last_error or "The turn failed."
+                if ev.stop_reason == StopReason.CANCELLED:
+                    outcome.status, outcome.error = EXIT_INTERRUPTED, end_note(ev)
+                elif ev.stop_reason in FAILED_ENDINGS:
+                    outcome.status, outcome.error = EXIT_FAILED, end_note(ev) or TURN_FAILED
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)

@@ -10,7 +10,46 @@ from __future__ import annotations
 import base64
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
+
+
+class StopReason(StrEnum):
+    """How a turn ended (``Done.stop_reason``). The model's own reasons keep the API's spelling."""
+
+    END_TURN = "end_turn"
+    STOP_SEQUENCE = "stop_sequence"
+    MAX_TOKENS = "max_tokens"  # the reply was cut off at the output limit
+    CONTEXT_FULL = "model_context_window_exceeded"
+    REFUSAL = "refusal"
+    TOOL_LIMIT = "tool_limit"  # AGENT_MAX_TOOL_STEPS reached
+    CANCELLED = "cancelled"  # Stop / Ctrl-C
+    ERROR = "error"  # the turn failed; Done.message says why
+
+    @classmethod
+    def from_api(cls, value: str | None) -> StopReason:
+        """The model's final stop reason; one this code does not know counts as a normal end."""
+        try:
+            return cls(value or "end_turn")
+        except ValueError:
+            return cls.END_TURN
+
+
+class ErrorKind(StrEnum):
+    """What went wrong (``Error.kind``)."""
+
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    OVERLOADED = "overloaded"
+    SERVER = "server"
+    BAD_REQUEST = "bad_request"
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    SANDBOX = "sandbox"
+    CANCELLED = "cancelled"
+    LIMIT = "limit"
+    BUSY = "busy"
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True)
@@ -53,6 +92,8 @@ class _Event:
             value = getattr(self, f.name)
             if isinstance(value, (ToolResult, Usage)):
                 value = _plain(value)
+            elif isinstance(value, StrEnum):
+                value = str(value)
             out[f.name] = value
         return out
 
@@ -184,22 +225,39 @@ class SandboxStatus(_Event):
 
 @dataclass(frozen=True)
 class Error(_Event):
-    """Something went wrong. ``message`` is plain words for a person (never a traceback, never a key)."""
+    """Something went wrong. ``message`` is plain words for a person (never a traceback, never a key).
+
+    ``final``: the turn ends because of it and the ``Done`` that follows repeats ``message``, so a consumer that
+    words the ending from ``Done`` shows this fact once. Retry notices and sandbox trouble the turn survives
+    are not final.
+    """
 
     type: ClassVar[str] = "error"
-    kind: str  # auth | rate_limit | overloaded | server | bad_request | connection | timeout | sandbox | cancelled | limit
+    kind: ErrorKind
     message: str
     retrying: bool = False
     retry_after: float | None = None
+    final: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ErrorKind(self.kind))
 
 
 @dataclass(frozen=True)
 class Done(_Event):
-    """Always the last event of a turn."""
+    """Always the last event of a turn: why it ended and, when that needs saying, one sentence for a person.
+
+    ``message`` is empty for a normal end; after a failure it repeats the final ``Error``'s message; for a
+    cut-off reply or the step limit it says what happened and what to do (``agent.presenter.end_note``).
+    """
 
     type: ClassVar[str] = "done"
-    stop_reason: str  # end_turn | max_tokens | tool_limit | cancelled | error | refusal ...
+    stop_reason: StopReason
     usage: Usage = field(default_factory=Usage)
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stop_reason", StopReason(self.stop_reason))
 
 
 Event = (

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import anthropic
 import httpx2
 
+from agent.events import ErrorKind
+
 MAX_SILENT_WAIT_S = 20.0  # the longest wait (server-requested or a silent server) before the person hears of it
 
 
@@ -27,10 +29,13 @@ class StreamCutOff(Exception):
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # auth | rate_limit | overloaded | server | bad_request | connection | timeout
+    kind: ErrorKind
     message: str
     transient: bool  # worth retrying (when nothing of this request was shown yet)
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ErrorKind(self.kind))
 
     def retry_message(self, wait: float) -> str:
         """What happened (the first sentence, without the advice to send again) and that a retry is coming."""

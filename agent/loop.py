@@ -3,9 +3,9 @@ back, and repeat until Claude stops calling tools or a limit is hit.
 
 Why a custom loop (not the SDK's tool runner): tools must start while the model is still streaming
 (at each ``content_block_stop``), several calls must run concurrently, and every step must surface as a typed
-event for the page. Everything is emitted through ``emit`` (a plain callable, so the session decides how
-events reach the consumer); the transcript ``messages`` is updated in place and is valid after every
-outcome: success, API failure, cut-off stream, limit, or cancellation.
+event for the page. Everything is emitted through ``emit`` (the turn's one queue, see ``agent/turn.py``), tool
+output included; the transcript ``messages`` is updated in place and is valid after every outcome: success, API
+failure, cut-off stream, limit, or cancellation. ``run`` returns how the turn ended, for its ``Done``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from agent.claude_client import MAX_SILENT_WAIT_S
 from agent.config import Settings
 from agent.events import (
     Error,
+    ErrorKind,
     Event,
+    StopReason,
     TextDelta,
     ThinkingDelta,
     ToolFinished,
@@ -136,40 +138,44 @@ class AgentLoop:
         self.add_usage = add_usage
         self.turn_usage = Usage()
         self.steps = 0
+        self.failure = ""  # the sentence of the failure that ended the turn
         # switched off (and the caller can see it) if the model rejects adaptive thinking
         self.thinking = settings.thinking if thinking is None else thinking
 
     # ------------------------------------------------------------------ the loop
 
-    async def run(self) -> str:
-        """Returns the stop reason for Done. Raises CancelledError (transcript already valid) when cancelled."""
+    async def run(self) -> tuple[StopReason, str]:
+        """How the turn ended and, when that needs saying, one sentence for a person (for ``Done``).
+
+        Raises CancelledError (transcript already valid) when cancelled.
+        """
         while True:
             reply = await self._sample()
             if reply is None:
-                return "error"
+                return StopReason.ERROR, self.failure
             if reply.calls:
                 self.steps += 1
                 await self._answer_calls(reply)
                 if reply.limit_hit:
-                    n = self.settings.max_tool_steps
-                    self.emit(Error(kind="limit", message=(
-                        f"Stopped after {n} tool steps in one turn (the AGENT_MAX_TOOL_STEPS limit). "
-                        "Send a message such as \"continue\" to let it go on.")))
-                    return "tool_limit"
+                    return StopReason.TOOL_LIMIT, self._step_limit_message()
                 continue
             if reply.stop_reason == "pause_turn":  # the server paused a long turn: resume it, within the step limit
                 self.steps += 1
                 if self.steps >= self.settings.max_tool_steps:
-                    self.emit(Error(kind="limit", message=(
-                        f"Stopped after {self.settings.max_tool_steps} steps in one turn (the AGENT_MAX_TOOL_STEPS "
-                        "limit). Send a message such as \"continue\" to let it go on.")))
-                    return "tool_limit"
+                    return StopReason.TOOL_LIMIT, self._step_limit_message()
                 continue
-            if reply.stop_reason == "max_tokens":
-                self.emit(Error(kind="limit", message=(
-                    f"The reply reached the output limit ({self.settings.max_tokens} tokens, AGENT_MAX_TOKENS) "
-                    "and was cut off. Send \"continue\" to get the rest.")))
-            return reply.stop_reason or "end_turn"
+            reason = StopReason.from_api(reply.stop_reason)
+            if reason is StopReason.MAX_TOKENS:
+                return reason, (f"The reply reached the output limit ({self.settings.max_tokens} tokens, "
+                                "AGENT_MAX_TOKENS) and was cut off. Send \"continue\" to get the rest.")
+            return reason, ""
+
+    def _step_limit_message(self) -> str:
+        """The step limit ends the turn like a failure: a final Error (for consumers of errors), repeated by Done."""
+        message = (f"Stopped after {self.settings.max_tool_steps} tool steps in one turn (the AGENT_MAX_TOOL_STEPS "
+                   "limit). Send a message such as \"continue\" to let it go on.")
+        self.emit(Error(kind=ErrorKind.LIMIT, message=message, final=True))
+        return message
 
     async def _sample(self) -> Reply | None:
         """One model request, retried while nothing of it was shown; None after a failure (already reported)."""
@@ -208,7 +214,9 @@ class AgentLoop:
                     await self._close_partial(reply, STOPPED_BY_USER)
                     raise
                 await self._close_partial(reply, "Not run: Claude's reply was cut off by an error.")
-                self.emit(Error(kind=failure.kind, message=failure.message, retry_after=failure.retry_after))
+                self.failure = failure.message
+                self.emit(Error(kind=failure.kind, message=failure.message, retry_after=failure.retry_after,
+                                final=True))
                 return None
             self._account(reply)
             append_assistant(self.messages, reply.content())

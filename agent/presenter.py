@@ -1,9 +1,10 @@
 """Shared wording for people: how the page and the CLI say what a turn did.
 
 One fact gets one sentence, written here once: tool summaries, middle-clipping of long text, the language of a
-file from its extension, and durations. A tool call's title, code block and diff come from the tool's own
-``Display`` hints (``agent.tools.registry``), so any tool is shown without being named here. The page
-(``webui/render``) and the CLI (``agent/cli.py``) both call these; nothing here imports a UI toolkit.
+file from its extension, durations, and how a turn ended (``end_note``). A tool call's title, code block and
+diff come from the tool's own ``Display`` hints (``agent.tools.registry``), so any tool is shown without being
+named here. The page (``webui/render``) and the CLI (``agent/cli.py``) both call these; nothing here imports a
+UI toolkit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from agent.events import Done, StopReason
 from agent.tools.registry import Display, defined_tool
 
 SUMMARY_CHARS = 60
@@ -142,3 +144,25 @@ def size(n: int) -> str:
     """A byte count in plain words: "512 B", "3 KB"."""
     return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"
 
+
+
+# How a turn ended when Done carries no sentence of its own (the core's own Done always does for these).
+_END_WORDS: dict[StopReason, str] = {
+    StopReason.MAX_TOKENS: "The reply was cut off at the length limit. Say \"continue\" to go on.",
+    StopReason.TOOL_LIMIT: "Stopped after the maximum number of tool steps for one message.",
+    StopReason.REFUSAL: "The model declined to answer.",
+    StopReason.CONTEXT_FULL: "The conversation is too long for the model. Start a new chat.",
+    StopReason.CANCELLED: "Stopped.",
+}
+TURN_FAILED = "The turn failed."  # for a failure whose Done carries no sentence (the error was shown before it)
+
+
+def end_note(done: Done) -> str:
+    """The one sentence for how a turn ended, "" for a normal end: ``Done.message``, else a fixed wording.
+
+    A failure's sentence is the final ``Error``'s message repeated in ``Done``, so a consumer that shows this
+    and skips ``Error(final=True)`` says each fact once.
+    """
+    if done.stop_reason in (StopReason.END_TURN, StopReason.STOP_SEQUENCE):
+        return done.message
+    return done.message or _END_WORDS.get(done.stop_reason, "")

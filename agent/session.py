@@ -1,9 +1,9 @@
 """AgentSession: one conversation (one browser session, one CLI run) with its transcript and its sandbox.
 
-``run_turn`` is an async generator of typed events ending with ``Done``. Internally one task drives the turn
-(model loop + tools) and puts events on a queue the generator drains; this lets tool tasks stream output
-while the model is still talking, and lets ``cancel()`` (from any thread) stop everything by cancelling that
-one task. Nothing here is shared between sessions except the provider, which is only a sandbox factory.
+``run_turn`` (or ``start_turn`` and the returned ``Turn``) gives the turn's events, ending with ``Done``. The turn
+runs in its own task and every event of it, tool output and sandbox status included, goes through that turn's
+one queue (``agent/turn.py``); ``cancel()`` (from any thread) stops it, ``rewind(n)`` takes the transcript back
+to turn n. Nothing here is shared between sessions except the provider, which is only a sandbox factory.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import posixpath
 import re
 import zipfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import anthropic
 
 from agent.claude_client import make_client
 from agent.config import Settings
-from agent.events import Done, Error, Event, SandboxStatus, ToolOutput, ToolResult, Usage
+from agent.events import Done, Error, ErrorKind, SandboxStatus, StopReason, ToolOutput, ToolResult, Usage
 from agent.lease import SandboxLease
 from agent.loop import AgentLoop
 from agent.prompts import SYSTEM_PROMPT
@@ -31,16 +31,16 @@ from agent.tools import Tool, ToolContext, default_tools
 from agent.tools.base import HOME, make_result, sandbox_path
 from agent.tools.files import SKIP_DIRS
 from agent.transcript import append_user
+from agent.turn import Emit, TurnHost
 
 log = logging.getLogger(__name__)
 
 UPLOAD_DIR = f"{HOME}/uploads"
 MAX_LISTED_FILES = 2000
 MAX_ZIP_BYTES = 200_000_000
-_END = object()
 
 
-class AgentSession:
+class AgentSession(TurnHost):
     def __init__(
         self,
         settings: Settings,
@@ -49,10 +49,10 @@ class AgentSession:
         tools: Sequence[Tool] | None = None,
         system_prompt: str = SYSTEM_PROMPT,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.provider = provider
         self.session_tag = session_tag
-        self.messages: list[dict[str, Any]] = []
         self.usage = Usage()
         self.system_prompt = system_prompt
         self._tools = {t.name: t for t in (tools if tools is not None else default_tools())}
@@ -60,11 +60,8 @@ class AgentSession:
                                    self._on_status)
         self._client: anthropic.AsyncAnthropic | None = None
         self._client_key: tuple[Any, ...] | None = None
-        self._queue: asyncio.Queue[Any] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._turn_task: asyncio.Task[None] | None = None
+        self._emit: Emit | None = None  # the running turn's emit (tool output, sandbox status)
         self._sandbox_error_reported = False
-        self._stop_requested = False
         self._no_thinking_models: set[str] = set()  # models that rejected adaptive thinking in this session
 
     # ------------------------------------------------------------------ settings and client
@@ -83,40 +80,13 @@ class AgentSession:
 
     # ------------------------------------------------------------------ a turn
 
-    async def run_turn(self, text: str, files: Sequence[Path] | None = None) -> AsyncIterator[Event]:
-        """Send one user message; yields events as they happen and always ends with ``Done``."""
-        if self._turn_task is not None:
-            yield Error(kind="busy", message="A reply is still running; wait for it or press Stop.")
-            yield Done(stop_reason="error")
-            return
+    def _refusal(self) -> tuple[ErrorKind, str] | None:
         missing = self.settings.missing_key_message()
-        if missing:
-            yield Error(kind="auth", message=missing)
-            yield Done(stop_reason="error")
-            return
+        return (ErrorKind.AUTH, missing) if missing else None
 
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._queue = queue
-        self._loop = asyncio.get_running_loop()
+    async def _drive(self, text: str, files: list[Path], emit: Emit) -> None:
+        self._emit = emit
         self._sandbox_error_reported = False
-        self._stop_requested = False
-        task = asyncio.create_task(self._drive(text, list(files or []), queue), name="agent turn")
-        self._turn_task = task
-        try:
-            while True:
-                event = await queue.get()
-                if event is _END:
-                    break
-                yield event
-        finally:
-            if not task.done():  # the consumer went away mid-turn: stop the work too
-                task.cancel()
-                await asyncio.wait([task], timeout=5.0)
-            self._queue = None
-            self._turn_task = None
-
-    async def _drive(self, text: str, files: list[Path], queue: asyncio.Queue[Any]) -> None:
-        emit = queue.put_nowait
         loop: AgentLoop | None = None
         try:
             self._lease.ensure_started()  # sandbox creation overlaps the first model request
@@ -138,40 +108,20 @@ class AgentSession:
                 add_usage=self._add_usage,
                 thinking=self.settings.thinking and self.settings.model not in self._no_thinking_models,
             )
-            stop = await loop.run()
+            stop, message = await loop.run()
             if self.settings.thinking and not loop.thinking:
                 self._no_thinking_models.add(self.settings.model)
             status = await self._lease.settle()
             if status is not None:
                 emit(status)  # the sandbox's new expiry after this turn's use
-            emit(Done(stop_reason=stop, usage=loop.turn_usage))
+            emit(Done(stop_reason=stop, usage=loop.turn_usage, message=message))
         except asyncio.CancelledError:
-            emit(Error(kind="cancelled", message="Stopped by the user."))
-            emit(Done(stop_reason="cancelled", usage=loop.turn_usage if loop else Usage()))
-        except Exception:
-            log.exception("agent turn failed")
-            emit(Error(kind="internal", message="Something went wrong inside the agent. Send your message again; "
-                                                "if it keeps failing, start a new chat."))
-            emit(Done(stop_reason="error", usage=loop.turn_usage if loop else Usage()))
+            emit(Error(kind=ErrorKind.CANCELLED, message="Stopped by the user.", final=True))
+            emit(Done(stop_reason=StopReason.CANCELLED, usage=loop.turn_usage if loop else Usage(),
+                      message="Stopped."))
+            raise
         finally:
-            emit(_END)
-
-    def cancel(self) -> None:
-        """Stop the running turn: the model stream and any running tool. Safe from any thread."""
-        loop, task = self._loop, self._turn_task
-        if loop is None or task is None or task.done():
-            return
-
-        def _cancel() -> None:
-            # once per turn: a second Stop must not interrupt the clean-up that keeps the transcript valid
-            if not task.done() and self._turn_task is task and not self._stop_requested:
-                self._stop_requested = True
-                task.cancel()
-
-        try:
-            loop.call_soon_threadsafe(_cancel)
-        except RuntimeError:  # the loop is closed: nothing is running any more
-            pass
+            self._emit = None
 
     # ------------------------------------------------------------------ tools
 
@@ -188,8 +138,8 @@ class AgentSession:
             return sbx
 
         def output(stream: str, text: str) -> None:
-            if self._queue is not None:
-                self._queue.put_nowait(ToolOutput(id=call_id, name=name, stream=stream, text=text))  # type: ignore[arg-type]
+            if self._emit is not None:
+                self._emit(ToolOutput(id=call_id, name=name, stream=stream, text=text))  # type: ignore[arg-type]
 
         ctx = ToolContext(sandbox=sandbox, output=output, timeout_s=self.settings.tool_timeout_s,
                           max_output_chars=limit, interrupt_kernel_on_stop=self.provider.kind == "e2b")
@@ -217,9 +167,9 @@ class AgentSession:
         raise AssertionError("unreachable")
 
     def _report_sandbox_error(self, message: str) -> None:
-        if not self._sandbox_error_reported and self._queue is not None:
+        if not self._sandbox_error_reported and self._emit is not None:
             self._sandbox_error_reported = True
-            self._queue.put_nowait(Error(kind="sandbox", message=message))
+            self._emit(Error(kind=ErrorKind.SANDBOX, message=message))
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -228,8 +178,8 @@ class AgentSession:
         return self.usage
 
     def _on_status(self, status: SandboxStatus) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(status)
+        if self._emit is not None:
+            self._emit(status)
 
     def sandbox_status(self) -> SandboxStatus | None:
         return self._lease.status
@@ -246,11 +196,9 @@ class AgentSession:
 
     async def close(self) -> None:
         """Stop a running turn, kill the sandbox, release the API client (idempotent; the session is done)."""
-        task = self._turn_task
-        if task is not None and not task.done():
+        if self.turn_running:
             self.cancel()
-            if task.get_loop() is asyncio.get_running_loop():
-                await asyncio.wait([task], timeout=5.0)
+            await self.wait_idle()
         await self._lease.kill(replaced=False)
         client, self._client = self._client, None
         if client is not None:

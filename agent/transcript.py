@@ -88,3 +88,35 @@ def prune_images(messages: list[Message], keep: int = KEEP_IMAGES) -> None:
                 seen += 1
                 if seen > keep:
                     parts[i] = {"type": "text", "text": IMAGE_DROPPED_NOTE}
+
+
+class TurnMarks:
+    """Where each turn of a transcript started, by turn number, so the transcript can be rewound to turn N.
+
+    A mark is (turn number, transcript length, blocks in the trailing user message): a turn that follows a failed
+    one merges its user text into that trailing user message, so rewinding it also cuts those blocks.
+    """
+
+    def __init__(self) -> None:
+        self._marks: list[tuple[int, int, int | None]] = []
+
+    def next_number(self) -> int:
+        return self._marks[-1][0] + 1 if self._marks else 0
+
+    def rewind(self, number: int, messages: list[Message]) -> None:
+        """Cut ``messages`` back to where turn ``number`` started and forget it and every later turn."""
+        gone = [m for m in self._marks if m[0] >= number]
+        if not gone:
+            return
+        _, length, blocks = gone[0]
+        del messages[length:]
+        if blocks is not None and messages and isinstance(messages[-1].get("content"), list):
+            del messages[-1]["content"][blocks:]
+        self._marks = [m for m in self._marks if m[0] < number]
+
+    def begin(self, number: int, messages: list[Message]) -> None:
+        """Turn ``number`` starts now: forget any turn at or after it (see ``rewind``), then mark this one."""
+        self.rewind(number, messages)
+        last = messages[-1] if messages else None
+        content = last.get("content") if last and last.get("role") == "user" else None
+        self._marks.append((number, len(messages), len(content) if isinstance(content, list) else None))

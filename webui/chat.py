@@ -1,16 +1,19 @@
-"""The ChatInterface handler: runs one agent turn and streams it to the page, plus the Stop listener.
+"""The ChatInterface handler: shows one agent turn as it streams, plus the Stop listener.
 
-The agent's events are pumped by a separate task into a queue. The pump is normally started by ``start_early``,
-a fast (queue=False) listener on the same Enter press as ChatInterface's own submit chain: that chain makes three
-sequential browser→server round trips (clear the box, append the message to the whole history, join the queue)
-before the queued handler runs, ≈120 ms on an idle machine, far more with a long chat. Started early, the model
-request overlaps that chain and the handler only adopts the running turn. (Examples, retry and edit do not pass
-through the box's submit, and a cap on concurrent chats must hold: those start the turn in the handler.) The page handler takes them from the queue
-and yields on the pacer's clock, so
+The handler reads the agent's turn directly (``AgentSession.start_turn`` gives a ``Turn`` with the turn's one
+event queue; see ``agent/turn.py``). The turn is normally started by ``start_early``, a fast (queue=False)
+listener on the same Enter press as ChatInterface's own submit chain: that chain makes three sequential
+browser→server round trips (clear the box, append the message to the whole history, join the queue) before the
+queued handler runs, ≈120 ms on an idle machine, far more with a long chat. Started early, the model request
+overlaps that chain and the handler only adopts the running turn. (Examples, retry and edit do not pass through
+the box's submit, and a cap on concurrent chats must hold: those start the turn in the handler.) The handler
+takes events from the turn and yields on the pacer's clock, so
 - a quiet stretch (a tool running without output) still shows the last text at once,
 - a burst of tokens costs one yield, not one per token,
-- when Gradio cancels the handler (Stop, tab closed) the pump keeps running: the agent is told to cancel and
-  the turn winds down properly (dangling tool calls answered, transcript valid) instead of being torn apart.
+- when Gradio cancels the handler (Stop, tab closed) the turn's own task keeps running: the turn is cancelled
+  once and winds down properly (dangling tool calls answered, transcript valid) instead of being torn apart.
+Before a new turn the agent's transcript is rewound to the page (``agent.rewind``): Clear, Retry, Undo and
+editing drop messages on the page, and the model must not see them either.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any
 
 import gradio as gr
 
-from agent.events import Done, Error, SandboxStatus, ToolFinished, UsageUpdate
+from agent.events import Done, SandboxStatus, ToolFinished, UsageUpdate
+from agent.turn import Turn
 from webui.pacing import Pacer
 from webui.render import STOPPED_MARK, STOPPED_NOTE, TurnRenderer
 from webui.sessions import BrowserSession, SessionRegistry
@@ -33,8 +37,6 @@ from webui.status import safe_usage, sandbox_line, usage_line
 from webui.workspace import find_served_port
 
 log = logging.getLogger(__name__)
-
-_END = object()
 
 TICK_S = 1.0
 
@@ -47,9 +49,7 @@ class StartedTurn:
     """A turn ``start_early`` already started, waiting for the queued handler to adopt (and show) it."""
 
     mark: tuple[int, str, int]  # (user messages on the page before it, text, number of files): which message
-    renderer: TurnRenderer
-    queue: asyncio.Queue
-    pump: asyncio.Task
+    turn: Turn
 
 
 def turn_mark(history: list | None, text: str, files: list[Path]) -> tuple[int, str, int]:
@@ -141,67 +141,53 @@ class ChatController:
         self._handled[key] = mark
         started = self._started.pop(key, None)
         if started is not None and started.mark == mark:
-            renderer, queue, pump = started.renderer, started.queue, started.pump  # already talking to the model
-            session.turn = renderer
+            turn = started.turn  # already talking to the model
         else:
-            if started is not None and not started.pump.done():  # started for a message this handler is not for
-                session.request_stop()
+            if started is not None:  # started for a message this handler is not for
+                started.turn.cancel()
             session.apply_settings(settings)
-            await session.finish_previous_turn()
-            session.stop_requested = False
-            session.begin_turn(mark[0])
-            renderer, queue, pump = self._launch(session, text, files)
+            turn = await self._start(session, text, files, mark[0])
+        renderer = TurnRenderer(session.artifacts)
         pacer = Pacer(min_interval=self.min_interval)
         status_dirty = True
         port_dirty = False  # a tool finished: its output may name the port a web server listens on
-        finished = False
         try:
-            while True:
+            while not turn.finished:
                 timeout = pacer.wait_time() if renderer.changed else None
                 if renderer.has_pending:  # keep the "running… N s" counter moving during silent tools
                     timeout = TICK_S if timeout is None else min(timeout, TICK_S)
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout) if timeout is not None else await queue.get()
-                except TimeoutError:
-                    item = None
+                item = await turn.get(timeout)
+                if item is None:
                     renderer.tick()
                 while item is not None:
-                    if item is _END:
-                        finished = True
-                        break
                     renderer.feed(item)
                     if isinstance(item, (SandboxStatus, UsageUpdate, Done)):
                         status_dirty = True
                     if isinstance(item, ToolFinished):
                         port_dirty = status_dirty = True
-                    item = queue.get_nowait() if not queue.empty() else None
-                if finished:
-                    break
-                if renderer.changed and pacer.due():
+                    item = turn.get_nowait()
+                if not turn.finished and renderer.changed and pacer.due():
                     pacer.before_yield()
                     yield self._frame(session, renderer, status_dirty, with_port=port_dirty)
                     pacer.after_yield()
                     status_dirty = port_dirty = False
-            if session.stop_requested:
+            if turn.stop_requested:
                 renderer.stop()
-            if not renderer.finished and not session.stop_requested:
+            if not renderer.finished and not turn.stop_requested:
                 renderer.add_note(GENERIC_FAILURE)
             yield self._frame(session, renderer, True, with_port=True)
         finally:
-            if not finished:
-                # Gradio closed us (Stop or tab gone): make the agent stop; the pump finishes the turn alone.
-                session.request_stop()
-            if session.turn is renderer:
-                session.turn = None
+            if not turn.finished:
+                # Gradio closed us (Stop or tab gone): stop the turn; its task winds it down alone.
+                turn.cancel()
 
-    def _launch(self, session: BrowserSession, text: str, files: list[Path]) -> tuple[TurnRenderer, asyncio.Queue, asyncio.Task]:
-        """Start pumping the agent's turn into a fresh queue; the session remembers the task (Stop, next turn)."""
-        renderer = TurnRenderer(session.artifacts)
-        session.turn = renderer
-        queue: asyncio.Queue = asyncio.Queue()
-        pump = asyncio.create_task(self._pump(session, text, files, queue), name=f"turn-{session.key[:8]}")
-        session.turn_task = pump
-        return renderer, queue, pump
+    @staticmethod
+    async def _start(session: BrowserSession, text: str, files: list[Path], number: int) -> Turn:
+        """Wait for a stopped turn to wind down, rewind the transcript to the page, start this message's turn."""
+        agent = session.agent
+        if await agent.wait_idle():
+            agent.rewind(number)
+        return agent.start_turn(text, files, number=number)
 
     async def start_early(self, message: Any, history: list, model: str, api_key: str, request: gr.Request) -> None:
         """Fast (queue=False) listener on Enter: send the model request now instead of after Gradio's submit chain.
@@ -221,15 +207,12 @@ class ChatController:
         if self._handled.get(key) == mark:
             return
         session = self.registry.open(key)
-        if session.closed or (session.turn_task is not None and not session.turn_task.done()):
+        if session.closed or session.agent.turn_running:
             return
         self._started.pop(key, None)  # an earlier start nobody adopted has finished (checked above): forget it
         session.apply_settings(settings)
-        session.turn_task = None
-        session.stop_requested = False
-        session.begin_turn(mark[0])
-        renderer, queue, pump = self._launch(session, text, files)
-        self._started[key] = StartedTurn(mark, renderer, queue, pump)
+        session.agent.rewind(mark[0])
+        self._started[key] = StartedTurn(mark, session.agent.start_turn(text, files, number=mark[0]))
 
     def _frame(
         self, session: BrowserSession, renderer: TurnRenderer, with_status: bool, with_port: bool = False
@@ -245,20 +228,6 @@ class ChatController:
         port = find_served_port(renderer.tool_texts()) if with_port else None
         return messages, self.status_text(session), self.usage_text(session), port if port else gr.skip()
 
-    async def _pump(self, session: BrowserSession, text: str, files: list[Path], queue: asyncio.Queue) -> None:
-        """Run the turn to its end, whatever happens to the page handler; errors become plain words."""
-        try:
-            async for event in session.agent.run_turn(text, files=files):
-                queue.put_nowait(event)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("agent turn failed")
-            queue.put_nowait(Error("server", GENERIC_FAILURE.removeprefix("⚠️ ")))
-            queue.put_nowait(Done("error"))
-        finally:
-            queue.put_nowait(_END)
-
     # ----- Stop -----------------------------------------------------------------------------------------------
     def stop(self, chat_value: list | None, request: gr.Request) -> tuple[list, list]:
         """Fast (queue=False) Stop listener: cancel model + code, mark pending steps stopped, say "Stopped." once.
@@ -269,9 +238,9 @@ class ChatController:
         """
         session = self.registry.get(getattr(request, "session_hash", None))
         # A turn that already ran to its end (Stop clicked as it finished) gets no "Stopped." under its answer.
-        # Gradio's own cancel often lands first: then the handler has already asked the agent to stop.
-        task = session.turn_task if session is not None else None
-        running = session is None or session.stop_requested or (task is not None and not task.done())
+        # Gradio's own cancel often lands first: then the handler has already asked the turn to stop.
+        turn = session.agent.turn if session is not None else None
+        running = session is None or (turn is not None and (turn.running or turn.stop_requested))
         if session is not None:
             session.request_stop()
         value = mark_pending_stopped(list(chat_value or []))

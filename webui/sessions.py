@@ -12,13 +12,12 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.config import Settings
 from webui.artifacts import ArtifactStore
-from webui.render import TurnRenderer
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +32,18 @@ def _default_factory(settings: Settings, provider: Any, tag: str) -> Any:
 
 @dataclass(eq=False)
 class BrowserSession:
-    """What one browser tab owns: its agent (conversation + sandbox), its files, and the turn in flight."""
+    """What one browser tab owns: its agent (conversation, sandbox and the turn in flight) and its files.
+
+    The turn itself (its task, its one event queue, whether Stop was pressed) lives in the agent
+    (``agent.turn``); undo, retry and clear are the agent's ``rewind``.
+    """
 
     key: str
     agent: Any  # agent.session.AgentSession
     artifacts: ArtifactStore
     settings: Settings
-    turn: TurnRenderer | None = None  # the turn being shown, so Stop can mark its steps at once
-    turn_task: asyncio.Task | None = None  # pumps run_turn; outlives a cancelled page handler to finish cleanly
-    stop_requested: bool = False
     closed: bool = False
     prewarm_task: asyncio.Task | None = None
-    # Where each agent turn started: (user messages on the page before it, transcript length, blocks in the
-    # transcript's last message). Lets the transcript follow the page when someone clears, retries or undoes.
-    turn_marks: list[tuple[int, int, int | None]] = field(default_factory=list)
 
     def apply_settings(self, settings: Settings) -> None:
         """Per-session model / own key. The agent keeps its transcript and sandbox."""
@@ -59,44 +56,12 @@ class BrowserSession:
         else:
             self.agent.settings = settings
 
-    def begin_turn(self, page_user_messages: int) -> None:
-        """Bring the agent's transcript in line with the page, then remember where this turn starts.
-
-        The page's Clear, Retry and Undo buttons (and editing) drop messages only on the page. Before a new turn
-        runs, every agent turn that started at or after the page's current number of user messages is cut
-        from the transcript, so the model never sees what the person removed. (The sandbox is not rewound.)
-        """
-        messages = self.agent.messages
-        gone = [m for m in self.turn_marks if m[0] >= page_user_messages]
-        if gone:
-            _, length, blocks = gone[0]
-            del messages[length:]
-            if blocks is not None and messages and isinstance(messages[-1].get("content"), list):
-                del messages[-1]["content"][blocks:]
-            self.turn_marks = [m for m in self.turn_marks if m[0] < page_user_messages]
-        last = messages[-1] if messages else None
-        blocks_now = len(last["content"]) if last and last.get("role") == "user" and isinstance(last.get("content"), list) else None
-        self.turn_marks.append((page_user_messages, len(messages), blocks_now))
-
     def request_stop(self) -> None:
         """Stop the model stream and the running code (thread-safe; returns at once)."""
-        self.stop_requested = True
-        if self.turn is not None:
-            self.turn.stop()
         try:
             self.agent.cancel()
         except Exception:  # never let Stop fail on the page
             log.exception("cancel failed")
-
-    async def finish_previous_turn(self, timeout: float = 5.0) -> None:
-        """Wait (briefly) for a stopped turn to wind down so the transcript is complete before the next one."""
-        task = self.turn_task
-        if task is not None and not task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout)
-            except (TimeoutError, Exception):
-                log.warning("previous turn did not finish within %.1f s", timeout)
-        self.turn_task = None
 
 
 class SessionRegistry:
@@ -154,7 +119,7 @@ class SessionRegistry:
             if task is not None and not task.done():
                 task.cancel()
         try:
-            await session.finish_previous_turn(timeout=3.0)
+            await session.agent.wait_idle(3.0)
         except Exception:
             pass
         try:

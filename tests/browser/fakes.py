@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from agent.events import (
     Done,
-    Error,
     SandboxStatus,
     TextDelta,
     ToolFinished,
@@ -24,6 +22,7 @@ from agent.events import (
     Usage,
     UsageUpdate,
 )
+from agent.turn import TurnHost
 
 
 class FakeProvider:
@@ -39,51 +38,40 @@ class FakeProvider:
         pass
 
 
-class FakeAgentSession:
-    """Streams ``words`` text tokens every ``delay`` s; "tool" in the message runs a fake tool first."""
+class FakeAgentSession(TurnHost):
+    """Streams ``words`` text tokens every ``delay`` s; "tool" in the message runs a fake tool first.
+
+    Its turns are real ``agent.turn`` turns (one queue, a task that outlives its consumer, Stop as cancellation,
+    rewind by turn number); only the work inside a turn is scripted.
+    """
 
     def __init__(self, settings, provider, session_tag: str = "", words: int = 200, delay: float = 0.005) -> None:
+        super().__init__()
         self.settings = settings
         self.words = words
         self.delay = delay
         self.usage = Usage()
-        self.messages: list[dict] = []
-        self._cancel = asyncio.Event()
         self._status: SandboxStatus | None = None
         self.closed = False
 
-    def cancel(self) -> None:
-        loop = self._loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self._cancel.set)
-
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    async def run_turn(self, text: str, files: list[Path] | None = None) -> AsyncIterator:
-        self._loop = asyncio.get_running_loop()
-        self._cancel.clear()
+    async def _drive(self, text: str, files: list[Path], emit) -> None:
+        self.messages.append({"role": "user", "content": [{"type": "text", "text": text}]})
         self._status = SandboxStatus("ready", "local", "fake-1", time.time() + 900)
-        yield self._status
+        emit(self._status)
         if "tool" in text:
-            yield ToolStarted("t1", "run_command")
-            yield ToolRunning("t1", "run_command", {"command": "sleep 30"})
+            emit(ToolStarted("t1", "run_command"))
+            emit(ToolRunning("t1", "run_command", {"command": "sleep 30"}))
             for i in range(300):
-                if self._cancel.is_set():
-                    yield Error("cancelled", "Stopped.")
-                    yield Done("cancelled")
-                    return
-                yield ToolOutput("t1", "run_command", "stdout", f"line {i}\n")
+                emit(ToolOutput("t1", "run_command", "stdout", f"line {i}\n"))
                 await asyncio.sleep(0.1)
-            yield ToolFinished("t1", "run_command", ToolResult("ok"), 30.0)
+            emit(ToolFinished("t1", "run_command", ToolResult("ok"), 30.0))
         for i in range(self.words):
-            if self._cancel.is_set():
-                yield Done("cancelled")
-                return
-            yield TextDelta(f"w{i} ")
+            emit(TextDelta(f"w{i} "))
             await asyncio.sleep(self.delay)
+        self.messages.append({"role": "assistant", "content": [{"type": "text", "text": "done"}]})
         self.usage = self.usage + Usage(10, self.words, 0, 0, 0.001)
-        yield UsageUpdate(Usage(10, self.words), self.usage)
-        yield Done("end_turn", self.usage)
+        emit(UsageUpdate(Usage(10, self.words), self.usage))
+        emit(Done("end_turn", self.usage))
 
     async def prewarm(self) -> None:
         pass

@@ -142,7 +142,7 @@ def test_stop_during_a_long_tool_returns_to_idle_and_next_turn_runs(page, claude
     wait_until(lambda: "stopped" in bot_text(page), 5, "the step to be marked stopped")
     shot(page, "stopped")
     session = app.registry.get(key)
-    wait_until(lambda: session.turn_task is None or session.turn_task.done(), 10, "the stopped turn to wind down")
+    wait_until(lambda: not session.agent.turn_running, 10, "the stopped turn to wind down")
 
     claude.push(text_reply("Next turn works."))
     started = time.monotonic()

@@ -121,12 +121,13 @@ def test_stop_listener_notes_a_running_turn_but_not_a_finished_one():
     from webui.chat import ChatController
 
     def press_stop(stop_requested: bool) -> list:
-        session = SimpleNamespace(turn_task=None, stop_requested=stop_requested)
-        session.request_stop = lambda: setattr(session, "stop_requested", True)
+        turn = SimpleNamespace(running=False, stop_requested=stop_requested)  # the turn has ended
+        session = SimpleNamespace(agent=SimpleNamespace(turn=turn))
+        session.request_stop = lambda: setattr(turn, "stop_requested", True)
         controller = ChatController(SimpleNamespace(get=lambda key: session))
         value, state = controller.stop([_user("hi"), {"role": "assistant", "content": "Done."}],
                                        SimpleNamespace(session_hash="k"))
-        assert value is state and session.stop_requested
+        assert value is state and turn.stop_requested
         return value
 
     assert press_stop(stop_requested=True)[-1]["content"] == STOPPED_NOTE  # Gradio's cancel landed first

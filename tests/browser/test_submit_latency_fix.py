@@ -22,10 +22,9 @@ class CountingAgent(FakeAgentSession):
         super().__init__(settings, provider, session_tag, words=20, delay=0.002)
         self.asked: list[str] = []
 
-    async def run_turn(self, text, files=None):
+    async def _drive(self, text, files, emit):
         self.asked.append(text)
-        async for event in super().run_turn(text, files):
-            yield event
+        await super()._drive(text, files, emit)
 
 
 def _controller(early_start: bool = True):
@@ -52,7 +51,7 @@ def test_handler_adopts_the_turn_started_on_enter():
         request = SimpleNamespace(session_hash="tab-1")
         await controller.start_early("hello", [], "", "", request)
         session = controller.registry.get("tab-1")
-        assert session is not None and session.turn_task is not None, "Enter did not start the turn"
+        assert session is not None and session.agent.turn is not None, "Enter did not start the turn"
         assert session.agent.asked == [] or session.agent.asked == ["hello"]
         await asyncio.sleep(0.05)  # the model is already answering before the handler runs
         assert session.agent.asked == ["hello"]

@@ -72,38 +72,6 @@ def test_message_text_and_files_handles_both_shapes():
     assert text == "see file" and files == [Path("/tmp/a.csv"), Path("/tmp/b.png")]
 
 
-def test_transcript_follows_the_page_on_clear_retry_and_undo(tmp_path):
-    from types import SimpleNamespace
-
-    from agent.config import Settings
-    from webui.artifacts import ArtifactStore
-    from webui.sessions import BrowserSession
-
-    agent = SimpleNamespace(messages=[])
-    session = BrowserSession("k", agent, ArtifactStore(tmp_path), Settings())
-
-    def turn(page_users: int, text: str, reply: bool = True) -> None:
-        session.begin_turn(page_users)
-        if agent.messages and agent.messages[-1]["role"] == "user":  # the agent merges into a trailing user message
-            agent.messages[-1]["content"].append({"type": "text", "text": text})
-        else:
-            agent.messages.append({"role": "user", "content": [{"type": "text", "text": text}]})
-        if reply:
-            agent.messages.append({"role": "assistant", "content": [{"type": "text", "text": "re " + text}]})
-
-    turn(0, "one")
-    turn(1, "two", reply=False)  # e.g. the API failed: the transcript ends with a user message
-    turn(2, "three")
-    assert len(agent.messages) == 4 and len(agent.messages[2]["content"]) == 2
-    turn(2, "three again")  # Retry: the page dropped "three" and sends it again
-    assert [b["text"] for b in agent.messages[2]["content"]] == ["two", "three again"]
-    turn(1, "two again")  # Undo twice, then a new message
-    texts = [b["text"] for m in agent.messages for b in m["content"]]
-    assert texts == ["one", "re one", "two again", "re two again"]
-    turn(0, "fresh")  # Clear
-    assert [b["text"] for m in agent.messages for b in m["content"]] == ["fresh", "re fresh"]
-
-
 def test_memoized_chatbot_reuses_unchanged_messages_and_redoes_changed_ones():
     import gradio as gr
 

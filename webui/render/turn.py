@@ -16,7 +16,9 @@ import gradio as gr
 from agent.events import (
     Done,
     Error,
+    ErrorKind,
     SandboxStatus,
+    StopReason,
     TextDelta,
     ThinkingDelta,
     ToolFinished,
@@ -25,6 +27,7 @@ from agent.events import (
     ToolRunning,
     ToolStarted,
 )
+from agent.presenter import end_note
 from webui.render.blocks import (
     ArtifactBlock,
     Block,
@@ -54,7 +57,7 @@ class TurnRenderer:
         self._tools: dict[str, ToolBlock] = {}
         self._thinking: ThinkingBlock | None = None
         self.finished = False
-        self.stop_reason: str | None = None
+        self.stop_reason: StopReason | None = None
         self.changed = False  # set by feed(), cleared by messages(): lets the caller skip needless yields
 
     # ----- feeding -------------------------------------------------------------------------------------------
@@ -200,33 +203,31 @@ class TurnRenderer:
             self._blocks.append(note)
 
     def _error(self, event: Error) -> None:
-        if event.kind == "cancelled":
+        if event.kind == ErrorKind.CANCELLED:
             self.stop()
             return
+        self._drop_transient()
         if event.retrying:
-            self._drop_transient()
             wait = ""
             if "retrying" not in event.message.lower():
                 wait = f" Retrying in {event.retry_after:.0f} s…" if event.retry_after else " Retrying…"
             self._blocks.append(NoteBlock(f"⏳ {event.message}{wait}", transient=True))
-            return
-        self._drop_transient()
-        self._blocks.append(NoteBlock(f"⚠️ {event.message}"))
+        elif not event.final:  # a final error is said once, by Done
+            self._blocks.append(NoteBlock(f"⚠️ {event.message}"))
 
     def _done(self, event: Done) -> None:
         self.finished = True
         self.stop_reason = event.stop_reason
         self._drop_transient()
-        if event.stop_reason == "cancelled":
+        if event.stop_reason == StopReason.CANCELLED:
             self.stop()
-        elif self.has_pending:
-            self.stop(note="")
-        if event.stop_reason == "max_tokens":
-            self._blocks.append(NoteBlock("*(The reply was cut off at the length limit. Say \"continue\" to go on.)*"))
-        elif event.stop_reason == "tool_limit":
-            self._blocks.append(NoteBlock("*(Stopped after the maximum number of tool steps for one message.)*"))
-        elif event.stop_reason == "refusal":
-            self._blocks.append(NoteBlock("*(The model declined to answer.)*"))
+        else:
+            if self.has_pending:
+                self.stop(note="")
+            note = end_note(event)
+            if note:
+                failed = event.stop_reason in (StopReason.ERROR, StopReason.TOOL_LIMIT, StopReason.MAX_TOKENS)
+                self._blocks.append(NoteBlock(f"⚠️ {note}" if failed else f"*({note})*"))
         if not self._blocks:
             self._blocks.append(NoteBlock("*(No reply.)*"))
 
