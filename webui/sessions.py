@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,9 @@ class SessionRegistry:
     def keys(self) -> list[str]:
         with self._lock:
             return list(self._sessions)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())  # a snapshot: sessions may come and go meanwhile
 
     async def close(self, key: str | None) -> bool:
         """Free a tab's sandbox and files (tab closed). Idempotent; never raises."""

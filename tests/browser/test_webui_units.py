@@ -128,3 +128,39 @@ def test_a_broken_configuration_stops_the_app_with_one_plain_line(tmp_path) -> N
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("Configuration problem:"), done.stderr[-2000:]
         assert "Traceback" not in done.stderr and "sk-ant-unclosed" not in done.stderr
+
+
+def test_the_handler_reads_the_agents_own_turn_and_stop_lives_in_that_turn():
+    """One queue per turn: the page shows the events of ``agent.turn`` itself (no pump, no second queue), and
+    Stop is recorded once, on that turn (not on the page's session)."""
+    import asyncio
+    import inspect
+    from types import SimpleNamespace
+
+    import webui.chat
+    from tests.browser.conftest import base_settings
+    from tests.browser.fakes import FakeAgentSession, FakeProvider
+    from webui.chat import ChatController
+    from webui.sessions import SessionRegistry
+
+    assert "Queue" not in inspect.getsource(webui.chat), "the page must not keep a queue of its own"
+
+    async def scenario() -> None:
+        registry = SessionRegistry(base_settings(anthropic_api_key="test-key"), FakeProvider(),
+                                   factory=lambda s, p, t: FakeAgentSession(s, p, t, words=50, delay=0.01))
+        controller = ChatController(registry, min_interval=0.0, early_start=True)
+        request = SimpleNamespace(session_hash="tab")
+        await controller.start_early("hello", [], "", "", request)
+        session = registry.get("tab")
+        turn = session.agent.turn
+        assert controller._started["tab"].turn is turn
+        frames = controller.respond("hello", [], "", "", request)
+        await anext(frames)  # the handler adopted the started turn and shows it
+        controller.stop([], request)  # the fast Stop listener
+        await asyncio.sleep(0.1)
+        assert turn.stop_requested and not hasattr(session, "stop_requested")
+        last = [f async for f in frames][-1][0]
+        assert turn.finished and turn.done.stop_reason == "cancelled"
+        assert last[-1].content == "■ Stopped."
+
+    asyncio.run(scenario())
