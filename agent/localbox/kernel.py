@@ -63,7 +63,10 @@ def result_event(data: dict[str, Any], is_main: bool) -> dict[str, Any]:
         key = _MIME_KEYS.get(mime)
         if key is None:
             if mime == "application/vnd.e2b.chart+json" or mime == "e2b/chart":
-                event["chart"] = value
+                if value:  # a figure the extractor could not read has no chart
+                    event["chart"] = value
+            elif mime == "e2b/data":
+                event["data"] = value
             else:
                 extra[mime] = value
             continue

@@ -11,6 +11,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import cgroups, jail, launcher, scratch
 from .channel import GuestChannel
@@ -29,6 +30,9 @@ JAIL_ENV = {
     "E2B_SANDBOX": "true",
     "TERM": "xterm",
 }
+# E2B's extra result formats (data, chart, images), set up in every kernel in a namespace of its own
+KERNEL_SETUP = (f"exec(compile({(Path(__file__).parent / 'kernel_formatters.py').read_text()!r}, "
+                "'<localbox kernel setup>', 'exec'), {'__name__': '_localbox_kernel_setup'})")
 STATELESS_LANGUAGES = {"javascript": ("/usr/bin/node", ".js"), "js": ("/usr/bin/node", ".js"),
                        "bash": ("/bin/bash", ".sh"), "sh": ("/bin/bash", ".sh")}
 
@@ -133,6 +137,7 @@ class LocalSandbox:
                             guest_python=str(self.plan.python.venv / "bin" / "python"))
         envs = dict(self.lease.envs) if self.lease else {}
         await kernel.start(envs, cwd)
+        await kernel.run_silent(KERNEL_SETUP)
         return kernel
 
     async def restart_context(self, ctx: Context) -> None:
