@@ -57,6 +57,9 @@ def main() -> None:
         host = os.environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
         port = _int_env("GRADIO_SERVER_PORT", 1, 65535) or 7860
         max_threads = _int_env("GRADIO_MAX_THREADS", 1) or 40
+        from webui.hosting import Hosting  # no gradio import: safe before the checks above are done
+
+        hosting = Hosting.from_env()
     except ValueError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -70,6 +73,7 @@ def main() -> None:
         concurrency_limit=concurrency_limit,
         sandbox_problem=probe_local_sandbox(provider),
         on_spaces=on_spaces(),
+        hosting=hosting,
     )
     demo = build_demo(settings, provider, options)
     lifecycle = Lifecycle(demo.registry, provider)
@@ -80,10 +84,9 @@ def main() -> None:
             server_name=host,
             server_port=port,
             max_threads=max_threads,
-            max_file_size=os.environ.get("AGENT_MAX_UPLOAD", "100mb"),  # bigger uploads are refused by the page
-            app_kwargs={"lifespan": lifecycle.lifespan},
             prevent_thread_lock=True,
             **launch_options(),  # the page's stylesheet, script and footer
+            **hosting.launch_kwargs(lifecycle.lifespan),  # headers, login, upload cap (webui/hosting.py)
         )
         while demo.is_running:  # Ctrl-C and SIGTERM (made a KeyboardInterrupt) end this loop
             time.sleep(0.2)

@@ -217,3 +217,29 @@ class Settings:
             "Put ANTHROPIC_API_KEY=... in a .env file next to app.py "
             "(or export it in the shell), or paste your own key in Settings."
         )
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "::1", "[::1]", "ip6-localhost"})
+
+
+def on_spaces(env: Mapping[str, str] | None = None) -> bool:
+    """True when running as a Hugging Face Space (the platform sets ``SYSTEM=spaces`` and ``SPACE_ID``)."""
+    source = os.environ if env is None else env
+    return source.get("SYSTEM", "").strip() == "spaces" or bool(source.get("SPACE_ID", "").strip())
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``); empty = default."""
+    name = host.strip().lower()
+    return not name or name in _LOOPBACK_NAMES or name.startswith("127.")
+
+
+def is_public(env: Mapping[str, str] | None = None) -> bool:
+    """True when strangers may reach the page: on Spaces, or when it listens beyond loopback.
+
+    The one switch for the safe defaults of a public deployment (security headers for Spaces, guardrails,
+    access). ``GRADIO_SERVER_NAME`` is where the page listens (default ``127.0.0.1``); ``0.0.0.0``, a LAN
+    address or a host name other than localhost count as public.
+    """
+    source = os.environ if env is None else env
+    return on_spaces(source) or not is_loopback_host(source.get("GRADIO_SERVER_NAME", ""))

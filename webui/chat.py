@@ -30,6 +30,7 @@ import gradio as gr
 
 from agent.events import Done, SandboxStatus, ToolFinished, UsageUpdate
 from agent.turn import Turn
+from webui.limits import InputLimits, model_problem
 from webui.pacing import Pacer
 from webui.render import STOPPED_MARK, STOPPED_NOTE, TurnRenderer
 from webui.sessions import BrowserSession, SessionRegistry
@@ -74,8 +75,10 @@ def message_text_and_files(message: Any) -> tuple[str, list[Path]]:
 class ChatController:
     """Binds the page's listeners to a SessionRegistry. One per built page."""
 
-    def __init__(self, registry: SessionRegistry, min_interval: float = 0.04, early_start: bool = False) -> None:
+    def __init__(self, registry: SessionRegistry, min_interval: float = 0.04, early_start: bool = False,
+                 limits: InputLimits = InputLimits()) -> None:
         self.registry = registry
+        self.limits = limits
         self.min_interval = min_interval
         self.early_start = early_start
         # Per tab (session hash): the turn start_early started and no handler adopted yet, and the last message
@@ -92,6 +95,11 @@ class ChatController:
         if api_key and api_key.strip():
             changes["anthropic_api_key"] = api_key.strip()
         return base.replace(**changes) if changes else base
+
+    def refusal(self, text: str, model: str | None, api_key: str | None) -> str | None:
+        """Why this message is not sent to the model (too long, a model not offered on the operator's key)."""
+        own_key = bool(api_key and api_key.strip())
+        return self.limits.message_problem(text) or model_problem(model, own_key, self.registry.settings.model)
 
     def status_text(self, session: BrowserSession | None) -> str:
         kind = getattr(self.registry.provider, "kind", self.registry.settings.kind)
@@ -130,7 +138,7 @@ class ChatController:
         session = self.registry.open(key)
         text, files = message_text_and_files(message)
         settings = self.settings_for(model, api_key)
-        missing = settings.missing_key_message()
+        missing = settings.missing_key_message() or self.refusal(text, model, api_key)
         if missing:
             yield [gr.ChatMessage(role="assistant", content=f"⚠️ {missing}")], gr.skip(), gr.skip(), gr.skip()
             return
@@ -201,7 +209,7 @@ class ChatController:
             return
         text, files = message_text_and_files(message)
         settings = self.settings_for(model, api_key)
-        if settings.missing_key_message() or (not text.strip() and not files):
+        if settings.missing_key_message() or self.refusal(text, model, api_key) or (not text.strip() and not files):
             return
         mark = turn_mark(history, text, files)
         if self._handled.get(key) == mark:

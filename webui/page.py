@@ -12,6 +12,7 @@ from agent.config import Settings
 from agent.models import MODELS
 from webui.chat import ChatController
 from webui.chatbot import memoize_postprocess
+from webui.hosting import Hosting
 from webui.sessions import SessionRegistry
 from webui.status import notices, sandbox_line, usage_line
 from webui.workspace import WorkspaceActions
@@ -42,6 +43,7 @@ class PageOptions:
     # Send the model request from a fast listener on Enter, in parallel with ChatInterface's submit chain
     # (see webui/chat.py). Off when concurrency_limit caps chats: the early start would bypass the queue's cap.
     early_start: bool = True
+    hosting: Hosting = Hosting()  # headers, login, size limits, cache cleaning (webui/hosting.py)
 
 
 def build_demo(
@@ -58,8 +60,9 @@ def build_demo(
     if registry is None:
         registry = SessionRegistry(settings, provider)
     controller = ChatController(registry, min_interval=options.min_yield_interval,
-                                early_start=options.early_start and options.concurrency_limit is None)
-    workspace = WorkspaceActions(registry, provider)
+                                early_start=options.early_start and options.concurrency_limit is None,
+                                limits=options.hosting.limits)
+    workspace = WorkspaceActions(registry, provider, max_upload_bytes=options.hosting.limits.max_upload_bytes)
     kind = getattr(provider, "kind", settings.kind)
     banner = notices(settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
 
@@ -67,7 +70,8 @@ def build_demo(
     port = gr.Number(value=workspace.default_port, label="Port in the sandbox", precision=0, minimum=1,
                      maximum=65535, render=False)
 
-    with gr.Blocks(title=TITLE, fill_height=True, analytics_enabled=False) as demo:
+    with gr.Blocks(title=TITLE, fill_height=True, analytics_enabled=False,
+                   delete_cache=options.hosting.delete_cache) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         notice = gr.Markdown(banner, visible=bool(banner), elem_id="notice")
         with gr.Row(equal_height=False):

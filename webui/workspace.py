@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from webui.limits import human_size
 from webui.sessions import BrowserSession, SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,10 @@ def find_served_port(texts: list[str]) -> int | None:
 class WorkspaceActions:
     default_port = 5173
 
-    def __init__(self, registry: SessionRegistry, provider: Any) -> None:
+    def __init__(self, registry: SessionRegistry, provider: Any, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.registry = registry
         self.provider = provider
+        self.max_upload_bytes = max_upload_bytes
 
     def _session(self, request: gr.Request, create: bool = False) -> BrowserSession | None:
         key = getattr(request, "session_hash", None)
@@ -61,8 +63,8 @@ class WorkspaceActions:
         for item in paths:
             path = Path(item if isinstance(item, str) else getattr(item, "name", str(item)))
             try:
-                if path.stat().st_size > MAX_UPLOAD_BYTES:
-                    return f"⚠️ `{path.name}` is larger than {MAX_UPLOAD_BYTES // 2**20} MB."
+                if path.stat().st_size > self.max_upload_bytes:
+                    return f"⚠️ `{path.name}` is larger than {human_size(self.max_upload_bytes)}, the limit here."
                 done.append(await session.agent.upload(path.name, path.read_bytes()))
             except Exception:
                 log.warning("upload failed", exc_info=True)

@@ -19,6 +19,7 @@ if "GRADIO_TEMP_DIR" not in os.environ:  # a private cache folder, removed when 
 
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ def wait_for_config(url: str, timeout: float = 60.0) -> None:
             with urllib.request.urlopen(url.rstrip("/") + "/config", timeout=5) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:  # up, behind a login (AGENT_PASSWORD)
+                return
+            last = exc
         except Exception as exc:  # not up yet
             last = exc
         time.sleep(0.2)
@@ -71,11 +76,16 @@ class RunningPage:
 
 
 def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
-    """Build and launch the page like app.py does (lifespan included), on a free port, without blocking."""
+    """Build and launch the page like app.py does (lifespan, headers, limits), on a free port, without blocking.
+
+    ``hosting=Hosting(...)`` among the options sets login, limits and the Spaces headers (webui/hosting.py).
+    """
+    from webui.hosting import Hosting
     from webui.lifecycle import make_lifespan
     from webui.look import launch_options
     from webui.page import PageOptions, build_demo
 
+    options.setdefault("hosting", Hosting())
     demo = build_demo(settings, provider, PageOptions(**options))
     port = free_port()
     demo.queue().launch(
@@ -84,8 +94,8 @@ def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
         prevent_thread_lock=True,
         quiet=True,
         max_threads=40,
-        app_kwargs={"lifespan": make_lifespan(demo.registry, provider)},
         **launch_options(),
+        **options["hosting"].launch_kwargs(make_lifespan(demo.registry, provider)),
     )
     url = f"http://127.0.0.1:{port}/"
     wait_for_config(url)
