@@ -9,6 +9,7 @@ Each browser session gets its own folder with an unguessable name, removed when 
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import uuid
@@ -19,6 +20,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from agent.events import Artifact
+from webui.headers import OUTPUT_FRAME_CSP
+from webui.safety import code_block, safe_markdown
 
 _EXTENSIONS = {
     "image/png": ".png",
@@ -42,7 +45,7 @@ class ArtifactStore:
 
     def __init__(self, root: Path | None = None) -> None:
         base = Path(root) if root is not None else Path(get_upload_folder())
-        self.folder = base / f"agent-{uuid.uuid4().hex}"
+        self.folder = base / f"agent-{os.getpid()}-{uuid.uuid4().hex}"  # the pid lets a later run sweep it
         self._count = 0
 
     def store(self, artifact: Artifact) -> Any:
@@ -51,7 +54,7 @@ class ArtifactStore:
             return sandboxed_html(_as_text(artifact.data))
         if mime in ("text/markdown", "text/plain", "application/json", "text/latex"):
             text = _as_text(artifact.data)
-            return text if mime == "text/markdown" else f"```\n{text}\n```"
+            return safe_markdown(text) if mime == "text/markdown" else code_block(text)
         path = self._write(artifact)
         return {"path": str(path), "alt_text": artifact.name or mime}
 
@@ -77,6 +80,43 @@ class ArtifactStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+_FOLDER = re.compile(r"^agent-(?:(\d+)-)?[0-9a-f]{32}$")
+
+
+def sweep_leftovers(root: Path | None = None) -> int:
+    """Delete the artifact and download folders of app processes that are gone (killed before their clean-up).
+
+    Folders of a live process (another app sharing the cache) are kept; one named without a pid (an older
+    version's) always belongs to a gone process. Returns how many were removed; never raises.
+    """
+    base = Path(root) if root is not None else Path(get_upload_folder())
+    removed = 0
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _FOLDER.match(entry.name)
+        if not match or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(match.group(1)) if match.group(1) else None
+        if pid is not None and (pid == os.getpid() or _alive(pid)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += not entry.exists()
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def sandboxed_html(markup: str) -> gr.HTML:
     """HTML made by sandbox code, shown inside an ``<iframe sandbox>``: no scripts, its own opaque origin.
 
@@ -86,7 +126,8 @@ def sandboxed_html(markup: str) -> gr.HTML:
     """
     rows = markup.count("<tr") + markup.count("<p") + markup.count("<br") + markup.count("<li") + markup.count("\n")
     height = max(80, min(480, 40 + 28 * rows))
-    frame = (f'<iframe sandbox="" srcdoc="{html.escape(markup, quote=True)}" title="HTML output" '
+    document = f'<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="{OUTPUT_FRAME_CSP}">{markup}'
+    frame = (f'<iframe sandbox="" srcdoc="{html.escape(document, quote=True)}" title="HTML output" '
              f'style="width:100%;height:{height}px;border:0;background:white"></iframe>')
     return gr.HTML(frame, padding=False)
 

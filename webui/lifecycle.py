@@ -17,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from webui.artifacts import sweep_leftovers
 from webui.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class Lifecycle:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
         self._loop = asyncio.get_running_loop()
+        swept = sweep_leftovers()  # download copies and outputs a killed earlier run left in Gradio's cache
+        if swept:
+            log.info("removed %d file folder(s) left over from an earlier run", swept)
         try:
             reaped = await self.provider.reap_orphans()  # this deployment's sandboxes from earlier processes
             if reaped:

@@ -10,6 +10,7 @@ from agent.events import Artifact
 from agent.presenter import clip_middle
 from webui.artifacts import sandboxed_html
 from webui.render.markdown import FAILED_MARK, MAX_OUTPUT_CHARS, STOPPED_MARK, fence, render_tool_input, tool_title
+from webui.safety import safe_markdown
 
 
 class Block:
@@ -35,7 +36,7 @@ class TextBlock(Block):
     def materialize(self) -> None:
         if len(self.parts) > 1:
             self.parts = ["".join(self.parts)]
-        self.message.content = self.parts[0] if self.parts else ""
+        self.message.content = safe_markdown(self.parts[0]) if self.parts else ""  # model text: no HTML, no images
         self.dirty = False
 
 
@@ -110,7 +111,7 @@ class ToolBlock(Block):
 
 class NoteBlock(Block):
     def __init__(self, text: str, transient: bool = False) -> None:
-        super().__init__(gr.ChatMessage(role="assistant", content=text))
+        super().__init__(gr.ChatMessage(role="assistant", content=safe_markdown(text)))  # may quote a server's words
         self.transient = transient
 
     def materialize(self) -> None:
@@ -130,7 +131,7 @@ def inline_artifact(artifact: Artifact) -> Any:
     if artifact.mime == "text/html":
         return sandboxed_html(artifact.data if isinstance(artifact.data, str) else artifact.data.decode("utf-8", "replace"))
     if isinstance(artifact.data, str):
-        return artifact.data
+        return safe_markdown(artifact.data)
     return f"*({artifact.mime} output: {len(artifact.data):,} bytes)*"
 
 

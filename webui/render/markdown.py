@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from agent.presenter import clip_middle, has_hints, tool_code, tool_diff, tool_path, tool_summary
+from webui.safety import inline_code
 
 # Display caps: what the page shows, not what the model sees (the agent cuts the model's copy itself).
 MAX_INPUT_CHARS = 12_000
@@ -17,12 +18,14 @@ STOPPED_MARK = "■"
 STOPPED_NOTE = f"{STOPPED_MARK} Stopped."
 
 _BACKTICKS = re.compile(r"`{3,}")
+_NOT_LANG = re.compile(r"[^A-Za-z0-9_+#.-]")
 
 
 def fence(text: str, lang: str = "") -> str:
     """A Markdown code block that cannot be broken by backticks inside ``text``."""
     longest = max((len(m.group(0)) for m in _BACKTICKS.finditer(text)), default=2)
     ticks = "`" * max(3, longest + 1)
+    lang = _NOT_LANG.sub("", lang)[:30]  # a backtick in the info string would unmake the fence
     return f"{ticks}{lang}\n{text.rstrip(chr(10))}\n{ticks}"
 
 
@@ -71,7 +74,7 @@ def render_tool_input(name: str, tool_input: dict[str, Any]) -> str:
     parts = []
     path = tool_path(name, tool_input)
     if path:
-        parts.append(f"`{path}`")
+        parts.append(inline_code(path))  # a backtick in a model-chosen path must not end the code
     block = tool_code(name, tool_input)
     if block is not None:
         parts.append(fence(clip_middle(block.text, MAX_INPUT_CHARS), block.language))

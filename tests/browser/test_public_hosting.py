@@ -1,0 +1,158 @@
+"""The page as a stranger meets it over HTTP: security headers, the optional password, the upload cap, Gradio's
+cache cleaning, the message cap and the model list — each checked against a launched page (real Gradio server,
+real HTTP), without a browser."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import base_settings, launch_page
+from tests.browser.fakes import FakeProvider
+from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
+from tests.support.claude_standin import text_reply
+from webui.access import Accounts
+from webui.hosting import Hosting
+from webui.limits import InputLimits
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def locked_page() -> Any:
+    """A page behind AGENT_PASSWORD with a 2 KB upload cap (no chat needed, so no sandbox)."""
+    hosting = Hosting(accounts=Accounts(shared_password=PASSWORD), limits=InputLimits(max_upload_bytes=2048),
+                      cache_max_age_s=2)
+    running = launch_page(base_settings(anthropic_api_key="unused"), FakeProvider(), hosting=hosting)
+    try:
+        yield running
+    finally:
+        running.demo.close()
+
+
+def login(client: httpx.Client, password: str) -> httpx.Response:
+    return client.post("login", data={"username": "visitor", "password": password})
+
+
+def test_every_response_carries_the_security_headers(locked_page):
+    with httpx.Client(base_url=locked_page.url, timeout=30) as client:
+        for path in ("", "config", "gradio_api/info"):
+            resp = client.get(path)
+            csp = resp.headers.get("content-security-policy", "")
+            assert "form-action 'self'" in csp and "img-src 'self' data: blob:" in csp, (path, csp)
+            assert "frame-ancestors 'self'" in csp and "hf.space" not in csp
+            assert resp.headers.get("x-content-type-options") == "nosniff"
+            assert resp.headers.get("referrer-policy") == "same-origin"
+
+
+def test_spaces_may_frame_the_page():
+    from webui.headers import content_security_policy
+
+    assert "frame-ancestors 'self' https://huggingface.co https://*.hf.space" in content_security_policy(spaces=True)
+
+
+def test_without_the_password_nothing_runs(locked_page):
+    with httpx.Client(base_url=locked_page.url, timeout=30) as client:
+        assert client.get("config").status_code == 401
+        join = client.post("gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x" * 10})
+        assert join.status_code == 401
+        upload = client.post("gradio_api/upload", files={"files": ("a.txt", b"hello")})
+        assert upload.status_code == 401
+        assert login(client, "wrong password").status_code == 400
+        assert client.get("config").status_code == 401
+
+
+def test_with_the_password_the_page_opens(locked_page):
+    with httpx.Client(base_url=locked_page.url, timeout=30) as client:
+        assert login(client, PASSWORD).status_code == 200
+        assert client.get("config").status_code == 200
+
+
+def test_uploads_obey_the_upload_cap(locked_page):
+    with httpx.Client(base_url=locked_page.url, timeout=30) as client:
+        assert login(client, PASSWORD).status_code == 200
+        small = client.post("gradio_api/upload", files={"files": ("small.txt", b"x" * 1000)})
+        assert small.status_code == 200, small.text
+        big = client.post("gradio_api/upload", files={"files": ("big.txt", b"x" * 5000)})
+        assert big.status_code == 413, big.text
+
+
+def test_gradio_cleans_its_upload_cache(locked_page):
+    from pathlib import Path
+
+    with httpx.Client(base_url=locked_page.url, timeout=30) as client:
+        assert login(client, PASSWORD).status_code == 200
+        resp = client.post("gradio_api/upload", files={"files": ("kept-briefly.txt", b"x" * 100)})
+        assert resp.status_code == 200, resp.text
+    stored = Path(resp.json()[0])
+    assert stored.exists()
+    deadline = time.monotonic() + 15
+    while stored.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not stored.exists(), "an upload older than the cache age is still in Gradio's cache"
+
+
+def test_accounts_from_the_environment():
+    assert Accounts.from_env({}) is None
+    accounts = Accounts.from_env({"AGENT_USERS": "alice:one, bob:two:three", "AGENT_PASSWORD": ""})
+    assert accounts is not None
+    assert accounts.check("alice", "one") and accounts.check("bob", "two:three")
+    assert not accounts.check("alice", "two:three") and not accounts.check("carol", "one")
+    shared = Accounts.from_env({"AGENT_PASSWORD": "pw"})
+    assert shared is not None and shared.check("anyone", "pw") and not shared.check("anyone", "")
+    assert "pw" not in repr(shared) and "one" not in repr(accounts)
+    with pytest.raises(ValueError, match="AGENT_USERS"):
+        Accounts.from_env({"AGENT_USERS": "nopassword"})
+
+
+# ----- message cap and model list, through the page's own API (gradio_client, as a script would) -----------------
+
+
+@pytest.fixture(scope="module")
+def capped_app(claude_server: Any) -> Any:
+    from agent.sandbox import SandboxProvider
+
+    settings = base_settings(anthropic_api_key=FAKE_ANTHROPIC_KEY, anthropic_base_url=claude_server.base_url)
+    provider = SandboxProvider.from_settings(settings)
+    running = launch_page(settings, provider, hosting=Hosting(limits=InputLimits(max_message_bytes=1000)))
+    try:
+        yield running
+    finally:
+        running.demo.close()
+        provider.close()
+
+
+def chat(url: str, text: str, model: str, key: str = "") -> str:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    try:
+        result = client.predict({"text": text, "files": []}, model, key, api_name="/chat")
+    finally:
+        client.close()
+    return str(result)
+
+
+def test_a_message_over_the_cap_is_refused_before_the_model(capped_app, claude):
+    claude.push(text_reply("should not be sent"))
+    reply = chat(capped_app.url, "x" * 1500, "claude-sonnet-5-5")
+    assert "too long" in reply and "1000 bytes" in reply
+    time.sleep(0.5)
+    assert claude.requests == [], "the over-long message reached the model"
+
+
+def test_the_operators_key_runs_only_listed_models(capped_app, claude):
+    claude.push(text_reply("listed model ok"))
+    assert "listed model ok" in chat(capped_app.url, "hi", "claude-haiku-4-5")
+    reply = chat(capped_app.url, "hi", "claude-some-unlisted-model")
+    assert "not offered here" in reply
+    assert [r.body["model"] for r in claude.requests] == ["claude-haiku-4-5"]
+
+
+def test_a_visitors_own_key_may_name_any_model(capped_app, claude):
+    claude.push(text_reply("own key ok"))
+    assert "own key ok" in chat(capped_app.url, "hi", "claude-some-unlisted-model", key="visitor-own-key")
+    assert claude.requests[-1].body["model"] == "claude-some-unlisted-model"
