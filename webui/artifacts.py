@@ -8,6 +8,7 @@ Each browser session gets its own folder with an unguessable name, removed when 
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import re
@@ -31,6 +32,7 @@ _EXTENSIONS = {
     "image/svg+xml": ".svg",
     "application/pdf": ".pdf",
 }
+MAX_INLINE_SVG = 512 * 1024  # bigger SVGs become a download link (the inline copy travels with every yield)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -56,6 +58,8 @@ class ArtifactStore:
             text = _as_text(artifact.data)
             return safe_markdown(text) if mime == "text/markdown" else code_block(text)
         path = self._write(artifact)
+        if mime == "image/svg+xml" and path.stat().st_size <= MAX_INLINE_SVG:
+            return svg_image(path.read_bytes(), artifact.name or "SVG output")
         return {"path": str(path), "alt_text": artifact.name or mime}
 
     def _write(self, artifact: Artifact) -> Path:
@@ -115,6 +119,15 @@ def _alive(pid: int) -> bool:
     except OSError:  # exists, owned by someone else
         return True
     return True
+
+
+def svg_image(data: bytes, name: str) -> gr.HTML:
+    """An SVG shown as an ``<img>`` of a ``data:`` URL: an image never runs the SVG's scripts or handlers, nor loads
+    what it references. (Served as a file, Gradio sends SVG as a download; gr.Image's own SVG value breaks the
+    chat's next turn: its URL is not base64 and Gradio's check of the returned history rejects it.)"""
+    src = "data:image/svg+xml;base64," + base64.b64encode(data).decode()
+    return gr.HTML(f'<img src="{src}" alt="{html.escape(name, quote=True)}" style="max-width:100%;height:auto">',
+                   padding=False)
 
 
 def sandboxed_html(markup: str) -> gr.HTML:

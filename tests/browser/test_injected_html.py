@@ -137,3 +137,27 @@ def test_the_page_sends_its_security_headers_and_works_under_them(browser, app, 
         assert violations == [], f"Gradio's own page broke a rule of the policy: {violations}"
     finally:
         context.close()
+
+
+def test_svg_output_shows_inline_as_an_image_and_runs_no_script(page, claude, remote):
+    remote.hits.clear()
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60" onload="window.top.__svg_pwned=1">'
+        '<script>window.top.__svg_pwned=2</script><rect width="120" height="60" fill="teal"/>'
+        f'<image href="{remote.url}/pixel.gif?svg" width="10" height="10"/></svg>'
+    )
+    code = f"from IPython.display import SVG, display\ndisplay(SVG({svg!r}))\n"
+    claude.push(tool_reply(ToolUse("execute_code", {"code": code})), text_reply("Drew the picture."))
+    send(page, "Draw an SVG")
+    wait_until(lambda: "Drew the picture." in bot_text(page), 60, "the final answer")
+    wait_idle(page)
+    img = page.locator(".bot img[src^='data:image/svg+xml']").first
+    img.wait_for(timeout=10_000)
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000)
+    assert page.locator(".bot svg rect[fill='teal']").count() == 0, "the SVG was put into the page as markup"
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__svg_pwned === undefined"), "a script inside the SVG ran"
+    assert remote.hits == [], f"the SVG fetched from the remote host: {remote.hits}"
+    claude.push(text_reply("Next turn after the picture."))
+    send(page, "And now?")
+    wait_until(lambda: "Next turn after the picture." in bot_text(page), 30, "the next turn's answer")
