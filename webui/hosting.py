@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config import is_public, on_spaces
-from webui import headers
+from webui import headers, signin
 from webui.access import LOGIN_MESSAGE, Accounts
 from webui.limits import InputLimits
 
@@ -34,6 +34,7 @@ class Hosting:
     limits: InputLimits = InputLimits()
     accounts: Accounts | None = field(default=None, repr=False)
     cache_max_age_s: int = CACHE_MAX_AGE_S
+    hf_users: frozenset[str] = frozenset()  # Hugging Face sign-in with this allow-list (Spaces only)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Hosting:
@@ -42,12 +43,21 @@ class Hosting:
         raw_age = source.get("AGENT_CACHE_MAX_AGE", "").strip()
         if raw_age and not raw_age.isdigit():
             raise ValueError(f"AGENT_CACHE_MAX_AGE must be a whole number of seconds, not {raw_age!r}")
+        spaces = on_spaces(source)
+        accounts = Accounts.from_env(source)
+        hf_users = signin.parse_allow_list(source.get("AGENT_HF_USERS", ""))
+        if hf_users and not spaces:
+            log.warning("AGENT_HF_USERS is ignored: Hugging Face sign-in works on a Space only (use AGENT_PASSWORD).")
+            hf_users = frozenset()
+        if hf_users and accounts is not None:
+            raise ValueError("set either AGENT_HF_USERS (Hugging Face sign-in) or AGENT_PASSWORD / AGENT_USERS, not both")
         return cls(
-            spaces=on_spaces(source),
+            spaces=spaces,
             public=is_public(source),
             limits=InputLimits.from_env(source),
-            accounts=Accounts.from_env(source),
+            accounts=accounts,
             cache_max_age_s=int(raw_age) if raw_age else CACHE_MAX_AGE_S,
+            hf_users=hf_users,
         )
 
     @property
@@ -57,7 +67,8 @@ class Hosting:
 
     def launch_kwargs(self, lifespan: Callable[[Any], Any] | None = None) -> dict[str, Any]:
         """Keyword arguments for ``demo.launch`` besides host and port."""
-        app_kwargs: dict[str, Any] = {"middleware": headers.middleware(self.spaces)}
+        stack = headers.middleware(self.spaces) + (signin.middleware(self.hf_users) if self.hf_users else [])
+        app_kwargs: dict[str, Any] = {"middleware": stack}  # the first is outermost: headers on every answer
         if lifespan is not None:
             app_kwargs["lifespan"] = lifespan
         kwargs: dict[str, Any] = {
@@ -65,7 +76,9 @@ class Hosting:
             "max_file_size": self.limits.max_upload_bytes,  # Gradio refuses bigger uploads itself
             "ssr_mode": False,  # the page comes from Python, so it carries the headers (SSR would serve it from Node)
         }
-        if self.accounts is not None:
+        if self.hf_users:
+            kwargs["auth_dependency"] = signin.auth_dependency(self.hf_users)
+        elif self.accounts is not None:
             kwargs["auth"] = self.accounts.check
             kwargs["auth_message"] = LOGIN_MESSAGE
         elif self.public:

@@ -74,6 +74,8 @@ def build_demo(
                    delete_cache=options.hosting.delete_cache) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         notice = gr.Markdown(banner, visible=bool(banner), elem_id="notice")
+        if options.hosting.hf_users:  # Hugging Face sign-in (webui/signin.py): Gradio adds its OAuth routes for it
+            gr.LoginButton(size="sm")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 status = gr.Markdown(sandbox_line(None, kind), elem_id="sandbox-status")
