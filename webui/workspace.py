@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from webui.limits import human_size
+from webui.safety import inline_code  # file names come from the sandbox: never markup
 from webui.sessions import BrowserSession, SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,12 @@ class WorkspaceActions:
             path = Path(item if isinstance(item, str) else getattr(item, "name", str(item)))
             try:
                 if path.stat().st_size > self.max_upload_bytes:
-                    return f"⚠️ `{path.name}` is larger than {human_size(self.max_upload_bytes)}, the limit here."
+                    return f"⚠️ {inline_code(path.name)} is larger than {human_size(self.max_upload_bytes)}, the limit here."
                 done.append(await session.agent.upload(path.name, path.read_bytes()))
             except Exception:
                 log.warning("upload failed", exc_info=True)
-                return f"⚠️ Could not upload `{path.name}` into the sandbox. Please try again."
-        listed = ", ".join(f"`{p}`" for p in done)
+                return f"⚠️ Could not upload {inline_code(path.name)} into the sandbox. Please try again."
+        listed = ", ".join(inline_code(p) for p in done)
         return f"Uploaded {listed}. Mention it in your message so Claude uses it."
 
     async def list_files(self, request: gr.Request) -> tuple[Any, str]:
@@ -93,8 +94,8 @@ class WorkspaceActions:
             data = await session.agent.read_file(path)
         except Exception:
             log.warning("read_file failed", exc_info=True)
-            return None, f"⚠️ Could not read `{path}` from the sandbox."
-        return str(session.artifacts.write_download(Path(path).name, data)), f"`{path}` ({len(data):,} bytes)"
+            return None, f"⚠️ Could not read {inline_code(path)} from the sandbox."
+        return str(session.artifacts.write_download(Path(path).name, data)), f"{inline_code(path)} ({len(data):,} bytes)"
 
     async def download_zip(self, request: gr.Request) -> tuple[Any, str]:
         session = self._session(request)

@@ -103,3 +103,23 @@ def test_inline_code_and_literal_helpers():
     assert inline_code("a`b\n<c>") == "<code>a\\`b &lt;c&gt;</code>"
     assert literal("$$x$$") == "\\$\u200b\\$\u200bx\\$\u200b\\$\u200b"
     assert code_block("``` inside") == "````\n``` inside\n````"
+
+
+def test_file_names_from_the_sandbox_are_not_markup_in_the_files_panel(tmp_path):
+    """A file the model named ``x` <img src=…> `` must not become an image in the Files panel's note."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from webui.artifacts import ArtifactStore
+    from webui.workspace import WorkspaceActions
+
+    async def read_file(path: str) -> bytes:
+        return b"data"
+
+    session = SimpleNamespace(agent=SimpleNamespace(read_file=read_file), artifacts=ArtifactStore(tmp_path))
+    registry = SimpleNamespace(get=lambda key: session, open=lambda key: session)
+    actions = WorkspaceActions(registry, provider=None)  # type: ignore[arg-type]
+    name = "/home/user/x` <img src=http://127.0.0.2/p.png> `.txt"
+    _, note = asyncio.run(actions.download_file(name, SimpleNamespace(session_hash="s")))
+    assert_inert(note)
+    assert "img src" in note, "the name itself should still be shown"
