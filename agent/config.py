@@ -93,6 +93,31 @@ def is_placeholder_key(value: str) -> bool:
     return any(mark in low for mark in _PLACEHOLDER_MARKS)
 
 
+_INTERNET_WORDS = {"registries": "registries", "all": "all", "off": "off", "1": "all", "true": "all", "yes": "all",
+                   "on": "all", "0": "off", "false": "off", "no": "off"}
+
+
+def internet_mode(raw: str | None, default: str) -> str:
+    """AGENT_LOCAL_INTERNET: registries, all or off (1/0 and yes/no, the older switch, mean all/off)."""
+    if raw is None:
+        return default
+    mode = _INTERNET_WORDS.get(raw.lower())
+    if mode is None:
+        raise ValueError(f"AGENT_LOCAL_INTERNET must be registries, all or off, got {raw!r}")
+    return mode
+
+
+def domain_list(raw: str | None) -> tuple[str, ...]:
+    """AGENT_LOCAL_ALLOW: domain names separated by commas (or spaces); `*.example.org` covers the names under it."""
+    names = tuple(part for part in raw.replace(",", " ").split()) if raw else ()
+    for name in names:
+        bare = name[2:] if name.startswith("*.") else name
+        if not bare or not all(c.isalnum() or c in "-." for c in bare) or bare.replace(".", "").isdigit():
+            raise ValueError(f"AGENT_LOCAL_ALLOW must list domain names like example.org or *.example.org, "
+                             f"got {name!r}")
+    return names
+
+
 @dataclass(frozen=True)
 class Settings:
     anthropic_api_key: str | None = field(default=None, repr=False)
@@ -115,7 +140,8 @@ class Settings:
     thinking: bool = True  # adaptive thinking, summarized
     api_max_retries: int = 2  # the loop's announced retries of a request nothing of which was shown (SDK: none)
     api_timeout_s: float = 300.0  # longest silence tolerated inside a model stream (its start: at most 60 s)
-    local_allow_internet: bool = False  # local sandboxes share the host network (off: loopback only)
+    local_internet: str = "registries"  # what local sandboxes reach: registries, all (public addresses) or off
+    local_allow_domains: tuple[str, ...] = ()  # extra domains local sandboxes reach (example.org, *.example.org)
     local_allow_unisolated: bool = False  # run local sandboxes without the bubblewrap jail (unsafe; last resort)
 
     @classmethod
@@ -182,7 +208,8 @@ class Settings:
             thinking=flag("AGENT_THINKING", d.thinking),
             api_max_retries=num("AGENT_API_RETRIES", d.api_max_retries, int),
             api_timeout_s=num("AGENT_API_TIMEOUT", d.api_timeout_s, float),
-            local_allow_internet=flag("AGENT_LOCAL_INTERNET", d.local_allow_internet),
+            local_internet=internet_mode(get("AGENT_LOCAL_INTERNET"), d.local_internet),
+            local_allow_domains=domain_list(get("AGENT_LOCAL_ALLOW")),
             local_allow_unisolated=flag("AGENT_LOCAL_UNISOLATED", d.local_allow_unisolated),
         )
 

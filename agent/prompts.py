@@ -14,8 +14,8 @@ with plt.show() are displayed to the user. Use it for analysis, plots and quick 
 matches) over rewriting the whole file with write_file; use write_file for new files and complete rewrites.
 - run_command runs bash. It stops commands after a time limit, so never run a server or watcher in the \
 foreground: use background=true, or `nohup CMD > server.log 2>&1 &`, then check it with curl or the log. \
-The sandbox may have no internet access; if an install fails for that reason, say so and work with what \
-is installed.
+Internet access may be limited to the package registries (pip and npm installs work); if a download is \
+refused by the sandbox's network policy, say so and work with what is available.
 - Several tool calls in one message run at the same time: batch only independent steps, and wait for a \
 result before a step that depends on it.
 - Tool output is shortened when it is long (head and tail are kept).

@@ -99,10 +99,13 @@ class LocalServer:
 _SECRET_ENV = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)", re.I)
 
 
-def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, allow_internet: bool = False,
-                 allow_unisolated: bool = False, ready_timeout: float = 60.0,
+def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, internet: str = "registries",
+                 allow_domains: Sequence[str] = (), allow_unisolated: bool = False, ready_timeout: float = 60.0,
                  options: Sequence[str] = ()) -> LocalServer:
     """Start the server as a child process and wait until it serves; raises LocalboxUnavailable otherwise.
+
+    `internet` is what sandboxes may reach through the server's egress proxy: "registries" (package registries
+    only), "all" (public addresses) or "off"; `allow_domains` adds domains (`example.org`, `*.example.org`).
 
     `options` are more command-line options for the server, e.g. ("--memory-mb", "512"); see
     `python -m agent.localbox --help`.
@@ -115,7 +118,8 @@ def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = N
     for _ in range(3 if port == 0 else 1):
         chosen = port or _free_port(host)
         try:
-            return _start_once(host, chosen, key, allow_internet, allow_unisolated, ready_timeout, options)
+            return _start_once(host, chosen, key, allow_unisolated, ready_timeout,
+                               ("--internet", internet, *_domain_options(allow_domains), *options))
         except _PortTaken as exc:
             last_error = str(exc)
     raise LocalboxUnavailable(last_error)
@@ -131,12 +135,14 @@ def _free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def _start_once(host: str, port: int, key: str, allow_internet: bool, allow_unisolated: bool,
-                ready_timeout: float, options: Sequence[str]) -> LocalServer:
+def _domain_options(domains: Sequence[str]) -> list[str]:
+    return [arg for domain in domains for arg in ("--allow-domain", domain)]
+
+
+def _start_once(host: str, port: int, key: str, allow_unisolated: bool, ready_timeout: float,
+                options: Sequence[str]) -> LocalServer:
     cmd = [sys.executable, "-m", "agent.localbox", "--host", host, "--port", str(port), "--exit-with-stdin",
            *options]
-    if allow_internet:
-        cmd.append("--allow-internet")
     if allow_unisolated:
         cmd.append("--allow-unisolated")
     # The server needs none of the app's secrets (jails start from an empty environment anyway): drop them.

@@ -14,6 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .egress_policy import InternetMode, parse_domains
+
 API_KEY_ENV = "LOCALBOX_API_KEY"  # how start_server hands the key over without showing it in `ps`
 
 
@@ -24,8 +26,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     parser.add_argument("--api-key", default=None,
                         help=f"key clients must send (default: ${API_KEY_ENV}, else a random key that is printed)")
-    parser.add_argument("--allow-internet", action="store_true",
-                        help="share the host network with sandboxes (also exposes the host's loopback services)")
+    parser.add_argument("--internet", choices=[m.value for m in InternetMode], default="registries",
+                        help="what sandboxes reach through the server's filtering proxy: package registries only "
+                             "(registries, default), any public address (all) or nothing (off); never this machine "
+                             "or a private network")
+    parser.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
+                        help="also let sandboxes reach DOMAIN (example.org, or *.example.org for every name under "
+                             "it; comma lists accepted; repeatable)")
+    parser.add_argument("--allow-internet", action="store_const", const="all", dest="internet",
+                        help=argparse.SUPPRESS)  # the older switch: now the same as --internet all
     parser.add_argument("--allow-unisolated", action="store_true",
                         help="run sandboxes WITHOUT a jail when bubblewrap/namespaces are unavailable (unsafe)")
     parser.add_argument("--pool-size", type=int, default=1, help="pre-warmed sandboxes kept ready (default 1)")
@@ -59,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         api_key = secrets.token_urlsafe(24)
     limits = jail.JailLimits(memory_bytes=args.memory_mb << 20, home_bytes=args.disk_mb << 20,
                              max_processes=args.max_processes)
+    try:
+        domains = parse_domains(args.allow_domain)
+    except ValueError as exc:
+        print(f"localbox: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
     defaults = Settings(api_key="")
-    settings = Settings(api_key=api_key, allow_internet=args.allow_internet, allow_unisolated=args.allow_unisolated,
+    settings = Settings(api_key=api_key, internet=InternetMode(args.internet), allow_domains=domains,
+                        allow_unisolated=args.allow_unisolated,
                         pool_size=max(0, args.pool_size), max_sandboxes=max(1, args.max_sandboxes), limits=limits,
                         sandbox_venv=Path(args.sandbox_venv) if args.sandbox_venv else defaults.sandbox_venv)
     try:

@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import capabilities, jail
+from .egress import EGRESS_PORT, proxy_env
+from .egress_policy import EgressPolicy, InternetMode, local_networks
 from .sandbox import JAIL_ENV, Lease, LocalSandbox
 
 log = logging.getLogger("agent.localbox")
@@ -38,7 +40,8 @@ class Settings:
     """Everything the server was started with. Limits apply to each sandbox."""
 
     api_key: str
-    allow_internet: bool = False
+    internet: InternetMode = InternetMode.REGISTRIES  # what sandboxes reach through the egress proxy
+    allow_domains: tuple[str, ...] = ()  # extra domains for the registries mode (egress_policy.parse_domains)
     allow_unisolated: bool = False
     pool_size: int = 1
     max_sandboxes: int = 20
@@ -55,7 +58,10 @@ class Registry:
         self.caps = caps
         self.python = python
         self.root = root
-        self.etc = jail.write_etc(root, settings.allow_internet)
+        self.etc = jail.write_etc(root)
+        # unisolated sandboxes share this machine's network: there is nothing to filter
+        self.egress = EgressPolicy(settings.internet, settings.allow_domains, local_networks()) \
+            if caps.isolated and settings.internet is not InternetMode.OFF else None
         jail.write_pyvenv_cfg(root, python)
         self.sandboxes: dict[str, LocalSandbox] = {}
         self.pool: list[LocalSandbox] = []
@@ -78,12 +84,13 @@ class Registry:
         sandbox_dir.mkdir()
         return jail.JailPlan(sandbox_dir=sandbox_dir, etc_dir=self.etc, python=self.python,
                              limits=self.settings.limits, caps=self.caps,
-                             allow_internet=self.settings.allow_internet, env=dict(JAIL_ENV))
+                             egress_port=EGRESS_PORT if self.egress else 0,
+                             env={**JAIL_ENV, **(proxy_env(self.egress.mode) if self.egress else {})})
 
     async def _boot(self) -> LocalSandbox:
         """Boot a jail. One still booting when the server stops (or whose boot is cancelled) is torn down too,
         so no mount, cgroup or process outlives the server."""
-        sandbox = LocalSandbox(self._plan(), isolated=self.caps.isolated)
+        sandbox = LocalSandbox(self._plan(), isolated=self.caps.isolated, egress=self.egress)
         self._starting.add(sandbox)
         try:
             await sandbox.boot()

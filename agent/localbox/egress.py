@@ -60,6 +60,7 @@ def proxy_env(mode: InternetMode, port: int = EGRESS_PORT) -> dict[str, str]:
         "HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
         "NO_PROXY": local, "no_proxy": local,
         "npm_config_proxy": url, "npm_config_https_proxy": url, "npm_config_noproxy": local,
+        "npm_config_update_notifier": "false",  # one request fewer per npm run
         "PIP_PROXY": url,
         "NODE_USE_ENV_PROXY": "1",  # Node's own fetch (Node 24+) follows HTTP(S)_PROXY too
     }
@@ -76,6 +77,29 @@ async def _system_resolver(host: str, port: int) -> list[str]:
 
 async def _open(ip: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection(ip, port)
+
+
+async def receive_listener(sock: socket.socket, timeout: float) -> socket.socket:
+    """The jail's listening socket, handed over by the guest daemon as its very first message (one byte "L"
+    carrying the fd), before any sandbox code can run. Raises OSError if anything else arrives."""
+
+    def receive() -> socket.socket:
+        sock.settimeout(timeout)
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        finally:
+            sock.settimeout(None)
+        sockets = [socket.socket(fileno=fd) for fd in fds]
+        if data == b"L" and len(sockets) == 1:
+            listener = sockets[0]
+            if (listener.family == socket.AF_INET and listener.type == socket.SOCK_STREAM
+                    and listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                return listener
+        for extra in sockets:
+            extra.close()
+        raise OSError("the sandbox did not hand over its network port")
+
+    return await asyncio.to_thread(receive)
 
 
 class Refused(Exception):

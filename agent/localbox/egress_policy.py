@@ -3,13 +3,14 @@
 Three modes: `registries` (the default: the package registries below plus the operator's extra domains),
 `all` (any public address) and `off`. In every mode an address is refused when it is not a public unicast
 address: loopback, private (RFC 1918, unique-local), carrier-grade NAT, link-local (cloud metadata at
-169.254.169.254), unspecified, multicast, reserved, documentation ranges, IPv6 forms that embed such an IPv4
-address, and the host's own addresses. The proxy checks the addresses a name resolves to and connects to exactly
+169.254.169.254), unspecified, multicast, reserved, IPv6 forms that embed such an IPv4 address, and the host's
+own addresses and directly attached networks. The proxy checks the addresses a name resolves to and connects to exactly
 the address it checked, so a name that resolves differently the second time (DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import ipaddress
 import re
@@ -26,7 +27,6 @@ REGISTRY_DOMAINS = (
 BLOCKED = "blocked by the sandbox's network policy"
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 class InternetMode(enum.Enum):
@@ -74,7 +74,17 @@ def parse_domains(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+_NEVER = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+    "::/8", "100::/64", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+))
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64), if any."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
@@ -83,47 +93,54 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.teredo[1]
     if any(ip in net for net in _NAT64):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    packed = int(ip)
-    if packed >> 32 == 0 and packed > 1:  # the deprecated IPv4-compatible form ::a.b.c.d
-        return ipaddress.IPv4Address(packed)
     return None
 
 
 def is_public(ip: IPAddress) -> bool:
-    """A public unicast address (nothing local, private, link-local, multicast, reserved, or embedding one)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return is_public(ip.ipv4_mapped)
-    if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-        return False
-    if not ip.is_global or ip.is_private:
-        return False
+    """Not loopback, private, shared (carrier-grade NAT), link-local, unspecified, multicast, reserved or
+    benchmarking space, nor an IPv6 form of such an IPv4 address. An explicit list, not `ipaddress.is_global`
+    (which changes between Python versions): the documentation ranges (192.0.2.0/24, 198.51.100.0/24,
+    203.0.113.0/24, 2001:db8::/32) are allowed, because no private network lives there by any standard and test
+    networks use them for public hosts; the host's own networks are refused separately (`local_networks`)."""
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_ipv4(ip)
-        if inner is not None and not is_public(inner):
-            return False
-    return True
+        if inner is not None:
+            return is_public(inner)
+    return not any(ip in net for net in _NEVER)
 
 
-def host_addresses(proc: Path = Path("/proc/net")) -> frozenset[IPAddress]:
-    """Every address this machine answers on (all interfaces, from /proc/net), so the proxy can refuse them even
-    when they are public."""
-    found: set[IPAddress] = set()
+def _hex_v4(text: str) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(text), "little"))
+
+
+def local_networks(proc: Path = Path("/proc/net")) -> frozenset[IPNetwork]:
+    """This machine's own addresses (every interface) and the networks it is directly attached to (routes
+    without a gateway), read from /proc/net: a sandbox must not reach the host, or its neighbours, through them
+    even when they are public addresses."""
+    found: set[IPNetwork] = set()
     try:
         lines = (proc / "fib_trie").read_text().splitlines()
     except OSError:
         lines = []
     for before, line in zip(lines, lines[1:], strict=False):
         if "/32 host LOCAL" in line:
-            try:
-                found.add(ipaddress.IPv4Address(before.split()[-1]))
-            except ValueError:
-                pass
-    try:
+            with contextlib.suppress(ValueError):
+                found.add(ipaddress.ip_network(before.split()[-1]))
+    with contextlib.suppress(OSError, ValueError, IndexError):
         for line in (proc / "if_inet6").read_text().splitlines():
-            raw = line.split()[0]
-            found.add(ipaddress.IPv6Address(int(raw, 16)))
-    except (OSError, ValueError, IndexError):
-        pass
+            found.add(ipaddress.ip_network(ipaddress.IPv6Address(int(line.split()[0], 16))))
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in (proc / "route").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2], 16) == 0 and int(fields[7], 16) != 0:  # no gateway, not the default route
+                found.add(ipaddress.ip_network(f"{_hex_v4(fields[1])}/{_hex_v4(fields[7])}", strict=False))
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in (proc / "ipv6_route").read_text().splitlines():
+            fields = line.split()
+            length, gateway = int(fields[1], 16), int(fields[4], 16)
+            if gateway == 0 and 0 < length < 128:
+                found.add(ipaddress.ip_network(f"{ipaddress.IPv6Address(int(fields[0], 16))}/{length}",
+                                               strict=False))
     return frozenset(found)
 
 
@@ -133,7 +150,7 @@ class EgressPolicy:
 
     mode: InternetMode = InternetMode.REGISTRIES
     extra_domains: tuple[str, ...] = ()
-    host_addresses: frozenset[IPAddress] = field(default_factory=frozenset)
+    host_networks: frozenset[IPNetwork] = field(default_factory=frozenset)  # local_networks()
 
     @property
     def summary(self) -> str:
@@ -181,7 +198,7 @@ class EgressPolicy:
 
     def refuse_address(self, host: str, ip: IPAddress) -> str | None:
         """Why connecting to `ip` (what `host` resolved to) is refused, or None."""
-        if ip in self.host_addresses or not is_public(ip):
+        if not is_public(ip) or any(ip in net for net in self.host_networks):
             what = "this machine or a private network"
             return f"{BLOCKED}: {host} is {what} ({ip})" if str(ip) == host else \
                 f"{BLOCKED}: {host} resolves to {what} ({ip})"

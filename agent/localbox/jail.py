@@ -80,7 +80,7 @@ _ETC_FROM_HOST = ("ssl", "ca-certificates", "alternatives", "ld.so.cache", "ld.s
                   "localtime", "mime.types", "fonts", "protocols", "services")
 
 
-def write_etc(root: Path, allow_internet: bool) -> Path:
+def write_etc(root: Path) -> Path:
     """A minimal /etc for jails: our own passwd/group/hosts; only harmless host files are bound next to it."""
     etc = root / "etc"
     etc.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ class JailPlan:
     python: SandboxPython
     limits: JailLimits
     caps: Capabilities
-    allow_internet: bool
+    egress_port: int = 0  # the guest listens here (jail loopback) and hands the socket to the egress proxy; 0: none
     env: dict[str, str] = field(default_factory=dict)
     userns_fd: int | None = None  # a HostUserNamespace's fd (root servers); None: bubblewrap makes its own
 
@@ -124,11 +124,10 @@ class JailPlan:
         py = self.python
         pyvenv_cfg = self.sandbox_dir.parent / "pyvenv.cfg"
         if self.userns_fd is None:
-            user = ["--unshare-all", *(["--share-net"] if self.allow_internet else []),
-                    "--uid", str(JAIL_UID), "--gid", str(JAIL_GID)]
+            user = ["--unshare-all", "--uid", str(JAIL_UID), "--gid", str(JAIL_GID)]
         else:  # bubblewrap runs as the namespace's root; the guest drops to JAIL_UID itself (see module docstring)
             user = ["--userns", str(self.userns_fd), "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-                    "--unshare-cgroup-try", *([] if self.allow_internet else ["--unshare-net"]),
+                    "--unshare-cgroup-try", "--unshare-net",
                     *(arg for cap in _GUEST_START_CAPS for arg in ("--cap-add", cap))]
         args = [
             self.caps.bwrap or "bwrap",
@@ -152,7 +151,7 @@ class JailPlan:
         ]
         for name in sorted(os.listdir(self.etc_dir)):
             args += ["--ro-bind", str(self.etc_dir / name), f"/etc/{name}"]
-        for name in _ETC_FROM_HOST + (("resolv.conf",) if self.allow_internet else ()):
+        for name in _ETC_FROM_HOST:
             if (Path("/etc") / name).exists():
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         args += [
@@ -170,7 +169,8 @@ class JailPlan:
         ]
         for key, value in self.env.items():
             args += ["--setenv", key, value]
-        args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest", str(guest_fd), *self.guest_limits()]
+        args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest", str(guest_fd), *self.guest_limits(),
+                 str(self.egress_port)]
         return args
 
     def guest_limits(self) -> list[str]:
@@ -214,4 +214,4 @@ def write_pyvenv_cfg(root: Path, python: SandboxPython) -> None:
     )
 
 
-_GUEST_ARGC = 6  # "/opt/venv/bin/python -I /opt/localbox/guest FD NPROC DATA" ends bwrap_args()
+_GUEST_ARGC = 7  # "/opt/venv/bin/python -I /opt/localbox/guest FD NPROC DATA EGRESS_PORT" ends bwrap_args()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from . import cgroups, jail, launcher, scratch
 from .channel import GuestChannel
+from .egress import EgressProxy, receive_listener
+from .egress_policy import EgressPolicy
 from .kernel import Kernel
 
 JAIL_ENV = {
@@ -66,7 +68,7 @@ class Lease:
 class LocalSandbox:
     """Owns one jail. `boot()` starts it with a default python kernel; `kill()` frees everything."""
 
-    def __init__(self, plan: jail.JailPlan, isolated: bool) -> None:
+    def __init__(self, plan: jail.JailPlan, isolated: bool, egress: EgressPolicy | None = None) -> None:
         self.id = "lb" + secrets.token_hex(8)
         self.access_token = secrets.token_urlsafe(24)
         self.plan = plan
@@ -77,6 +79,8 @@ class LocalSandbox:
         self.default_context_id = ""
         self.lease: Lease | None = None
         self.killed = asyncio.Event()
+        self.egress_policy = egress
+        self.egress: EgressProxy | None = None  # serves the jail's proxy port (see egress.py)
         self._kernel_seq = 0
         self._ctx_lock = asyncio.Lock()
 
@@ -88,6 +92,9 @@ class LocalSandbox:
         self.proc, sock = await launcher.launch(self.plan, self.isolated)
         self.channel = GuestChannel(sock)
         try:
+            if self.egress_policy is not None and self.plan.egress_port:
+                self.egress = EgressProxy(self.egress_policy, label=self.id)
+                await self.egress.serve(await receive_listener(sock, timeout=60))
             await self.channel.start(timeout=60)
         except Exception as exc:
             stderr = b""
@@ -185,6 +192,8 @@ class LocalSandbox:
                     except Exception:
                         pass
         self.contexts.clear()
+        if self.egress is not None:
+            await self.egress.close()
         if self.channel is not None:
             await self.channel.close()
         if self.proc is not None and self.proc.returncode is None:

@@ -65,7 +65,8 @@ class SandboxProvider:
                 raise SandboxUnavailable(self._server_error) from None
             try:
                 self._server = start_server(
-                    allow_internet=self.settings.local_allow_internet,
+                    internet=self.settings.local_internet,
+                    allow_domains=self.settings.local_allow_domains,
                     allow_unisolated=self.settings.local_allow_unisolated,
                 )
             except LocalboxUnavailable as exc:

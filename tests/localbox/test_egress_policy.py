@@ -10,19 +10,19 @@ from agent.localbox.egress_policy import (
     REGISTRY_DOMAINS,
     EgressPolicy,
     InternetMode,
-    host_addresses,
     is_public,
+    local_networks,
     parse_domains,
 )
 
 NOT_PUBLIC = [
     "127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254",
-    "0.0.0.0", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.2.1", "198.18.0.1",
+    "0.0.0.0", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "198.18.0.1", "192.0.0.8",
     "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "ff0e::1",
     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a00:1", "64:ff9b::7f00:1",
-    "2002:a00:1::", "2002:7f00:1::", "64:ff9b::808:808", "::127.0.0.1", "2001:db8::1",
+    "2002:a00:1::", "2002:7f00:1::", "::127.0.0.1", "2001:0:4136:e378:8000:63bf:f5ff:fffe", "100::1",
 ]
-PUBLIC = ["8.8.8.8", "151.101.0.223", "104.16.0.1", "2606:4700::1111", "2a04:4e42::223", "::ffff:8.8.8.8"]
+PUBLIC = ["203.0.113.80", "192.0.2.10", "2001:db8::1", "2002:808:808::", "64:ff9b::808:808", "8.8.8.8", "151.101.0.223", "104.16.0.1", "2606:4700::1111", "2a04:4e42::223", "::ffff:8.8.8.8"]
 
 
 @pytest.mark.parametrize("address", NOT_PUBLIC)
@@ -90,13 +90,14 @@ def test_off_mode_refuses_everything() -> None:
                                                     "internet access"
 
 
-def test_the_hosts_own_public_address_is_refused() -> None:
-    mine = ipaddress.ip_address("203.0.113.77")  # pretend this machine's public address
-    public_mine = ipaddress.ip_address("151.101.64.1")
-    policy = EgressPolicy(InternetMode.ALL, host_addresses=frozenset({mine, public_mine}))
-    assert policy.refuse_address("myhost.example", public_mine) is not None
+def test_the_hosts_own_addresses_and_attached_networks_are_refused() -> None:
+    mine = ipaddress.ip_network("151.101.64.1/32")  # pretend this machine has a public address
+    attached = ipaddress.ip_network("203.0.113.0/24")  # ... and sits on a public (documentation) network
+    policy = EgressPolicy(InternetMode.ALL, host_networks=frozenset({mine, attached}))
+    assert "resolves to" in policy.refuse_address("myhost.example", ipaddress.ip_address("151.101.64.1"))
+    assert policy.refuse_address("neighbour.example", ipaddress.ip_address("203.0.113.9")) is not None
     assert policy.refuse_address("pypi.org", ipaddress.ip_address("151.101.0.223")) is None
-    assert "resolves to" in policy.refuse_address("myhost.example", public_mine)
+    assert policy.refuse_address("pypi.org", ipaddress.ip_address("198.51.100.7")) is None
 
 
 def test_names_that_are_not_dns_names_are_refused() -> None:
@@ -113,15 +114,25 @@ def test_parse_domains_rejects_addresses_and_bare_wildcards() -> None:
             parse_domains(bad)
 
 
-def test_host_addresses_are_read_from_proc(tmp_path) -> None:
+def test_local_networks_are_read_from_proc(tmp_path) -> None:
     (tmp_path / "fib_trie").write_text(
         "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 203.0.113.5\n        /32 host LOCAL\n"
         "     |-- 10.0.0.0\n        /8 link UNICAST\n     |-- 127.0.0.1\n        /32 host LOCAL\n")
     (tmp_path / "if_inet6").write_text("2a0104f8000000000000000000000002 02 40 00 00     eth0\n"
                                        "00000000000000000000000000000001 01 80 10 80       lo\n")
-    found = host_addresses(tmp_path)
-    assert found == {ipaddress.ip_address(a) for a in ("203.0.113.5", "127.0.0.1", "2a01:4f8::2", "::1")}
+    (tmp_path / "route").write_text(
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"  # default route: not a network of ours
+        "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")  # 192.0.2.0/24 attached
+    (tmp_path / "ipv6_route").write_text(
+        "2a0104f8000000000000000000000000 40 00000000000000000000000000000000 00 "
+        "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n"
+        "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+        "2a0104f8000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n")
+    found = local_networks(tmp_path)
+    assert found == {ipaddress.ip_network(n) for n in ("203.0.113.5/32", "127.0.0.1/32", "2a01:4f8::2/128",
+                                                       "::1/128", "192.0.2.0/24", "2a01:4f8::/64")}
 
 
-def test_this_machines_addresses_include_loopback() -> None:
-    assert ipaddress.ip_address("127.0.0.1") in host_addresses()
+def test_this_machines_networks_include_loopback() -> None:
+    assert any(ipaddress.ip_address("127.0.0.1") in net for net in local_networks())

@@ -160,7 +160,7 @@ def test_loopback_and_host_addresses_are_refused_in_all_mode() -> None:
     import ipaddress
 
     world = World({"localhost": [["127.0.0.1"]], "myself.example": [[PUBLIC_B]], "pypi.org": [[PUBLIC_A]]})
-    policy = EgressPolicy(InternetMode.ALL, host_addresses=frozenset({ipaddress.ip_address(PUBLIC_B)}))
+    policy = EgressPolicy(InternetMode.ALL, host_networks=frozenset({ipaddress.ip_network(PUBLIC_B)}))
 
     async def body(port: int, proxy: EgressProxy) -> None:
         for target in ("127.0.0.1:8700", "localhost:8700", "[::1]:22", "169.254.169.254:80", "myself.example:443",

@@ -1,4 +1,5 @@
-"""Entry point: `python -I /opt/localbox/guest FD [NPROC DATA]` inside the jail (the directory itself is run).
+"""Entry point: `python -I /opt/localbox/guest FD [NPROC DATA [EGRESS_PORT]]` inside the jail (the directory
+itself is run).
 
 Python puts this directory first on sys.path when it runs a directory; its parent goes there instead so the
 package imports as `guest` (`-I` keeps every other path of the host or the sandbox out)."""
@@ -21,4 +22,4 @@ if len(sys.argv) >= 4:
 become_sandbox_user()
 forbid_tracing()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-asyncio.run(main(int(sys.argv[1])))
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[4]) if len(sys.argv) >= 5 else 0))

@@ -75,8 +75,23 @@ class Guest(FileOps, ProcessOps, PtyOps, TcpRelay, WatchOps):
         return {}
 
 
-async def main(fd: int) -> None:
+def hand_over_egress_listener(sock: socket.socket, port: int) -> None:
+    """Listen on 127.0.0.1:port in the jail's network namespace and give the socket to the host, which accepts
+    on it with the egress proxy (agent/localbox/egress.py). Sent first, before the ready line, and not kept."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        socket.send_fds(sock, [b"L"], [listener.fileno()])
+    finally:
+        listener.close()
+
+
+async def main(fd: int, egress_port: int = 0) -> None:
     sock = socket.socket(fileno=fd)
+    if egress_port:
+        hand_over_egress_listener(sock, egress_port)
     reader, writer = await asyncio.open_connection(sock=sock, limit=64 << 20)
     guest = Guest(reader, writer)
     await guest.send({"id": 0, "ev": "ready", "pid": os.getpid()})
