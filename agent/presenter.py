@@ -116,7 +116,7 @@ def tool_code(name: str, tool_input: dict[str, Any]) -> CodeBlock | None:
 
 
 def tool_diff(name: str, tool_input: dict[str, Any], max_lines: int = 400) -> str | None:
-    """A unified diff of the call's (old, new) text arguments, without file headers; None if it shows none."""
+    """A unified diff of the call's (old, new) text arguments, without headers; None if the tool shows none."""
     d = hints(name)
     if d.diff is None:
         return None
@@ -124,7 +124,9 @@ def tool_diff(name: str, tool_input: dict[str, Any], max_lines: int = 400) -> st
     if not isinstance(old, str) and not isinstance(new, str):
         return None
     old, new = (v if isinstance(v, str) else "" for v in (old, new))
-    body = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2))[2:]
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2))[2:]
+    # hunk headers count lines of the snippet, not of the file: meaningless to a reader, so only a gap mark stays
+    body = [("…" if line.startswith("@@") else line) for line in lines][1:]
     if len(body) > max_lines:
         body = body[:max_lines] + [f"… {len(body) - max_lines} more lines"]
     return "\n".join(body)

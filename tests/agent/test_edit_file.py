@@ -10,6 +10,7 @@ from agent.tools import ToolContext
 from agent.tools.edit import edit_file
 from tests.agent.helpers import run
 from webui.render import render_events
+from webui.render.markdown import inline_code
 
 PATH = "/home/user/edit/sample.txt"
 # Windows line endings, a Latin-1 byte that is not UTF-8, a tab and trailing spaces: all must survive an edit.
@@ -92,5 +93,5 @@ def test_the_page_shows_the_change_as_a_diff():
     step = render_events([ToolRunning("t1", "edit_file", {"path": "app.py", "old_text": "x = 1\ny = 2",
                                                            "new_text": "x = 1\ny = 3"})])[0]
     assert step.metadata["title"] == "edit\\_file · app\\.py", step.metadata
-    assert "`app.py`" in step.content
+    assert step.content.startswith(inline_code("app.py")), step.content
     assert "```diff\n" in step.content and "-y = 2\n+y = 3" in step.content, step.content
