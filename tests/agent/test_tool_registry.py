@@ -5,14 +5,17 @@ with nothing else edited."""
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from agent.cli import PlainPrinter
+from agent.presenter import tool_summary
 from agent.session import AgentSession
-from agent.tools import TOOLS, Display, ToolContext, default_tools, tool
+from agent.tools import TOOLS, Display, Tool, ToolContext, default_tools, tool
 from tests.agent.helpers import collect, make_settings, run
 from tests.support.claude_standin import ToolUse, result_text, text_reply, tool_reply
-from tests.support.fake_sandbox import FakeSandboxProvider
+from tests.support.fake_sandbox import FakeSandbox, FakeSandboxProvider
 from webui.render import render_events
 
 
@@ -98,3 +101,29 @@ def test_a_tool_added_as_the_docs_show_is_offered_run_and_rendered(claude):
     for ev in turn.events:
         printer.show(ev)
     assert "▶ shout: hello" in out.getvalue() and "✓ shout" in out.getvalue(), out.getvalue()
+
+
+def test_the_example_in_the_docs_works_as_written():
+    """docs/agent.md's "Adding a tool" example, run as it stands, against the in-memory sandbox."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "agent.md").read_text(encoding="utf-8")
+    example = re.search(r"### Adding a tool.*?```python\n(.*?)```", docs, re.S)
+    assert example, "docs/agent.md lost its 'Adding a tool' example"
+    assert len(example.group(1).splitlines()) <= 20, "the example should stay short"
+    scope: dict = {}
+    exec(compile(example.group(1), "docs/agent.md", "exec"), scope)
+    made = [v for v in scope.values() if isinstance(v, Tool)]
+    assert len(made) == 1, "the example should define one tool"
+
+    async def curl(command, out, err) -> int:
+        out(f"ran: {command}\n")
+        return 0
+
+    box = FakeSandbox(command=curl)
+
+    async def sandbox():
+        return box
+
+    ctx = ToolContext(sandbox=sandbox, output=lambda stream, text: None, timeout_s=5, max_output_chars=1000)
+    result = run(made[0].run({"url": "http://localhost:8000/"}, ctx))
+    assert not result.is_error and "ran: curl" in result.output and "localhost:8000" in result.output, result
+    assert tool_summary(made[0].name, {"url": "http://localhost:8000/"}) == "http://localhost:8000/"

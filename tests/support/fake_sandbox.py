@@ -75,6 +75,16 @@ class FakeSandbox:
         self.commands.append(handle)
         return handle
 
+    async def run_command(self, command: str, *, timeout_s: float = 10.0) -> tuple[int, str]:
+        out: list[str] = []
+        handle = await self.start_command(command, cwd="/home/user", on_stdout=out.append, on_stderr=out.append)
+        try:
+            code = await asyncio.wait_for(handle.wait(), timeout_s)
+        except TimeoutError:
+            await handle.kill()
+            raise SandboxTimeout(f"Timed out after {timeout_s:g} seconds.") from None
+        return code, "".join(out)
+
     async def interrupt_kernel(self) -> None:
         self._alive()
         self.interrupts += 1
