@@ -85,7 +85,7 @@ def main() -> None:
             server_port=port,
             max_threads=max_threads,
             prevent_thread_lock=True,
-            **launch_options(),  # the page's stylesheet, script and footer
+            **launch_options(options.on_spaces),  # the page's stylesheet, script and footer
             **hosting.launch_kwargs(lifecycle.lifespan),  # headers, login, upload cap (webui/hosting.py)
         )
         while demo.is_running:  # Ctrl-C and SIGTERM (made a KeyboardInterrupt) end this loop

@@ -23,6 +23,7 @@ from gradio.utils import get_upload_folder
 from agent.events import Artifact
 from webui.headers import OUTPUT_FRAME_CSP
 from webui.safety import code_block, safe_markdown
+from webui.tables import table_markup
 
 _EXTENSIONS = {
     "image/png": ".png",
@@ -53,7 +54,7 @@ class ArtifactStore:
     def store(self, artifact: Artifact) -> Any:
         mime = artifact.mime.lower()
         if mime == "text/html":
-            return sandboxed_html(_as_text(artifact.data))
+            return html_content(_as_text(artifact.data))
         if mime in ("text/markdown", "text/plain", "application/json", "text/latex"):
             text = _as_text(artifact.data)
             return safe_markdown(text) if mime == "text/markdown" else code_block(text)
@@ -128,6 +129,11 @@ def svg_image(data: bytes, name: str) -> gr.HTML:
     src = "data:image/svg+xml;base64," + base64.b64encode(data).decode()
     return gr.HTML(f'<img src="{src}" alt="{html.escape(name, quote=True)}" style="max-width:100%;height:auto">',
                    padding=False)
+
+
+def html_content(markup: str) -> Any:
+    """A table from code as the page's own themed table (webui/tables.py); any other HTML in a sandboxed frame."""
+    return table_markup(markup) or sandboxed_html(markup)
 
 
 def sandboxed_html(markup: str) -> gr.HTML:

@@ -18,7 +18,12 @@ JS = STATIC / "page.js"
 FOOTER_LINKS = ["api", "gradio"]
 
 
-def launch_options() -> dict[str, Any]:
+# The chat puts a Share button under images and files whatever its settings say; it only works on Spaces (elsewhere
+# it answers "Must be on Spaces to share").
+NO_SHARE_CSS = '\n#chat-column button[aria-label="Share"] { display: none !important; }\n'
+
+
+def launch_options(on_spaces: bool = False) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch()``: the page's stylesheet, script and footer."""
-    return {"css": CSS.read_text(encoding="utf-8"), "js": JS.read_text(encoding="utf-8"),
-            "footer_links": list(FOOTER_LINKS)}
+    css = CSS.read_text(encoding="utf-8") + ("" if on_spaces else NO_SHARE_CSS)
+    return {"css": css, "js": JS.read_text(encoding="utf-8"), "footer_links": list(FOOTER_LINKS)}

@@ -12,7 +12,9 @@ from agent.config import Settings
 from agent.models import MODELS
 from webui.chat import ChatController
 from webui.chatbot import memoize_postprocess
+from webui.confirm import confirmed_reset
 from webui.hosting import Hosting
+from webui.interface import ChatInterface
 from webui.sessions import SessionRegistry
 from webui.status import notices, sandbox_line, usage_line
 from webui.workspace import WorkspaceActions
@@ -77,9 +79,10 @@ def build_demo(
         if options.hosting.hf_users:  # Hugging Face sign-in (webui/signin.py): Gradio adds its OAuth routes for it
             gr.LoginButton(size="sm")
         with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
+            with gr.Column(scale=1, min_width=360):
                 status = gr.Markdown(sandbox_line(None, kind), elem_id="sandbox-status")
                 new_sandbox = gr.Button("New sandbox", size="sm", variant="secondary", elem_id="new-sandbox")
+                confirmed_reset(new_sandbox, controller.new_sandbox, status)
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     model = gr.Dropdown(
                         choices=[(label, mid) for label, mid in MODELS] + _extra_model(settings.model),
@@ -90,7 +93,8 @@ def build_demo(
                     api_key = gr.Textbox(
                         label="Your Anthropic API key (optional)",
                         type="password",
-                        placeholder="sk-ant-…  (kept in this tab only, never stored)",
+                        placeholder="sk-ant-…",
+                        info="Kept in this tab only, never stored.",
                         elem_id="api-key",
                     )
                     usage = gr.Markdown(usage_line(None), elem_id="usage")
@@ -104,8 +108,8 @@ def build_demo(
                         download_zip = gr.Button("Download all (.zip)", size="sm")
                     download = gr.File(label="Download", interactive=False, elem_id="download")
                     files_note = gr.Markdown("")
-            with gr.Column(scale=3):
-                chat = gr.ChatInterface(
+            with gr.Column(scale=3, elem_id="chat-column"):
+                chat = ChatInterface(
                     controller.respond,
                     multimodal=True,
                     chatbot=memoize_postprocess(gr.Chatbot(
@@ -120,8 +124,7 @@ def build_demo(
                         elem_id="chat-input",
                         placeholder="Ask for code, a chart, or an app…",
                         file_count="multiple",
-                        show_label=False,
-                        autofocus=True,
+                        show_label=False,  # named "Message" by webui/static/page.js, focused there on wide screens
                         stop_btn=True,
                     ),
                     additional_inputs=[model, api_key],
@@ -132,7 +135,7 @@ def build_demo(
                     fill_height=True,
                     api_name="chat",
                 )
-                with gr.Accordion("Preview a web app", open=False, elem_id="preview"):
+                with gr.Accordion("Preview a web app", open=False, elem_id="preview") as preview_panel:
                     with gr.Row():
                         port.render()
                         open_preview = gr.Button("Open preview", elem_id="open-preview")
@@ -151,7 +154,6 @@ def build_demo(
                                     queue=False, show_progress="hidden", api_visibility="undocumented")
         dispatch_first(demo, early)
         chat.textbox.input(controller.prewarm, None, None, queue=False, show_progress="hidden", trigger_mode="once", api_visibility="undocumented")
-        new_sandbox.click(controller.new_sandbox, None, status, api_visibility="undocumented")
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(controller.refresh, None, [status, usage], queue=False, show_progress="hidden", api_visibility="undocumented")
 
@@ -165,6 +167,13 @@ def build_demo(
         download_one.click(workspace.download_file, file_choice, [download, files_note], api_visibility="undocumented")
         download_zip.click(workspace.download_zip, None, [download, files_note], api_visibility="undocumented")
         open_preview.click(workspace.preview, port, preview, api_visibility="undocumented")
+        # A reply that starts a web server fills in its port: the closed panel opens and shows the app by itself.
+        # (While the panel is open the person may be typing a port: then they press Open preview themselves.)
+        preview_open = gr.State(False)
+        preview_panel.expand(lambda: True, None, preview_open, queue=False, api_visibility="undocumented")
+        preview_panel.collapse(lambda: False, None, preview_open, queue=False, api_visibility="undocumented")
+        port.change(workspace.auto_preview, [port, preview_open], [preview, preview_panel, preview_open],
+                    api_visibility="undocumented")
         demo.unload(controller.unload)
 
     demo.registry = registry  # type: ignore[attr-defined]

@@ -108,6 +108,12 @@ class WorkspaceActions:
             return None, "⚠️ Could not pack the workspace. Please try again."
         return str(session.artifacts.write_download("workspace.zip", data)), f"workspace.zip ({len(data):,} bytes)"
 
+    def auto_preview(self, port: float | None, panel_open: bool, request: gr.Request) -> tuple[Any, Any, Any]:
+        """The preview panel opened on the app at ``port`` (a reply found a server), unless it is open already."""
+        if panel_open:
+            return gr.skip(), gr.skip(), gr.skip()
+        return self.preview(port, request), gr.Accordion(open=True), True
+
     def preview(self, port: float | None, request: gr.Request) -> str:
         session = self._session(request)
         status = None
@@ -138,6 +144,6 @@ class WorkspaceActions:
         safe = html.escape(url, quote=True)
         return (
             f'<p><a href="{safe}" target="_blank" rel="noopener">Open {safe} in a new tab</a></p>'
-            f'<iframe src="{safe}" style="width:100%;height:520px;border:1px solid #ccc;border-radius:8px" '
+            f'<iframe src="{safe}" style="width:100%;height:520px;border:1px solid #ccc;border-radius:8px;background:white" '
             f'sandbox="allow-scripts allow-forms allow-same-origin allow-popups"></iframe>'
         )

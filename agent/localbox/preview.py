@@ -60,7 +60,7 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
     wire += conn.send(h11.Data(data=body)) if body else b""
     wire += conn.send(h11.EndOfMessage())
 
-    relay = asyncio.create_task(_relay(sandbox, port, prefix, conn, wire, send))
+    relay = asyncio.create_task(_relay(sandbox, port, prefix, conn, wire, _answer_for(scope, port, send)))
     client_gone = asyncio.create_task(wait_disconnect(receive))
     try:
         await asyncio.wait({relay, client_gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -68,6 +68,47 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
         for task in (relay, client_gone):
             task.cancel()
         await asyncio.gather(relay, client_gone, return_exceptions=True)
+
+
+def _answer_for(scope: Scope, port: int, send: Send) -> Send:
+    """``send``, except that a 502 (nothing answered) becomes a small page for a browser (see ``not_answering``)."""
+    accept = b",".join(v for k, v in scope.get("headers", []) if k.lower() == b"accept")
+    if b"text/html" not in accept:
+        return send
+    replaced = False
+
+    async def answer(message: dict) -> None:
+        nonlocal replaced
+        if message["type"] == "http.response.start" and message["status"] == 502:
+            replaced = True
+            return await send_page(send, 502, not_answering(port))
+        if not replaced:
+            await send(message)
+
+    return answer
+
+
+def not_answering(port: int) -> str:
+    """What a browser shows when no server answers on the port yet: plain words, light or dark, retried every 3 s."""
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">'
+        '<meta name="color-scheme" content="light dark"><title>Nothing here yet</title><style>'
+        "body{font-family:system-ui,sans-serif;margin:0;display:flex;align-items:center;justify-content:center;"
+        "min-height:90vh;background:Canvas;color:CanvasText}main{max-width:32em;padding:1.5em;text-align:center;"
+        "line-height:1.5}h1{font-size:1.25em}p{opacity:.85}</style></head><body><main>"
+        f"<h1>Nothing is running on port {port} yet</h1>"
+        "<p>No web server in the sandbox answers on this port. If the app is still starting, this page tries "
+        "again every few seconds by itself. Otherwise ask Claude to start the app, or check the port number.</p>"
+        "</main></body></html>"
+    )
+
+
+async def send_page(send: Send, status: int, page: str) -> None:
+    body = page.encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _relay(sandbox: LocalSandbox, port: int, prefix: str, conn: h11.Connection, wire: bytes,

@@ -45,7 +45,7 @@ def new_session_key(app: Any, before: set[str], timeout: float = 10.0) -> str:
     found: list[str] = []
 
     def appeared() -> bool:
-        found[:] = [k for k in app.registry if k not in before]
+        found[:] = sorted(set(app.registry.keys()) - before)
         return len(found) == 1
 
     wait_until(appeared, timeout, "the browser session to appear in the page's registry")
@@ -208,6 +208,7 @@ def test_closing_the_tab_frees_the_sandbox(browser, app, claude):
     assert first_id in live_sandbox_ids(app.provider)
 
     pg.get_by_role("button", name="New sandbox").click()  # throws the sandbox away; the next use gets a new one
+    pg.get_by_role("button", name="Yes, delete it").click()  # after a confirmation
     wait_until(lambda: first_id not in live_sandbox_ids(app.provider), 20, "New sandbox to kill the old one",
                interval=0.25)
     claude.push(tool_reply(ToolUse("run_command", {"command": "echo again"})), text_reply("Ran it again."))
@@ -395,7 +396,7 @@ def test_preview_port_follows_the_started_server_and_local_says_why_no_preview(p
     send(page, "Serve a static site")
     wait_until(lambda: "served on port 8000" in bot_text(page), 60, "the answer")
     wait_idle(page)
-    page.get_by_text("Preview a web app", exact=True).click()
+    # the panel opens by itself on the port the reply's command started a server on
     port_box = page.locator("#preview input[type=number]").first
     wait_until(lambda: port_box.input_value() == "8000", 10, "the port field to show 8000")
     page.get_by_role("button", name="Open preview").click()

@@ -86,6 +86,19 @@ def test_preview_of_a_closed_port_is_a_clear_error(localbox, web_sandbox) -> Non
     assert response.text.strip(), "the error must say something"
 
 
+def test_a_browser_asking_a_closed_port_gets_a_page_that_says_so_and_retries(localbox, web_sandbox) -> None:
+    url = localbox.preview_url(web_sandbox.sandbox_id, 8998)
+    response = httpx.get(url, timeout=30, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("text/html"), response.headers
+    page = response.text
+    assert "Nothing is running on port 8998 yet" in page and "{" not in page.split("<body>")[1], page
+    assert '<meta http-equiv="refresh"' in page, "the page does not try again by itself"
+    assert 'name="color-scheme" content="light dark"' in page, "the page is not readable in dark mode"
+    machine = httpx.get(url, timeout=30)  # a program (no text/html in Accept) still gets the JSON error
+    assert machine.status_code == 502 and machine.json()["code"] == 502
+
+
 @pytest.mark.hostile
 def test_preview_cannot_reach_host_ports(localbox) -> None:
     """Asking the relay for a port where only the HOST listens must not reach the host's listener."""

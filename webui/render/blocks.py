@@ -8,7 +8,8 @@ import gradio as gr
 
 from agent.events import Artifact
 from agent.presenter import clip_middle
-from webui.artifacts import sandboxed_html
+from webui.artifacts import html_content
+from webui.outputs import for_people
 from webui.render.markdown import FAILED_MARK, MAX_OUTPUT_CHARS, STOPPED_MARK, fence, render_tool_input, tool_title
 from webui.safety import safe_markdown
 
@@ -65,6 +66,7 @@ class ToolBlock(Block):
         self.state = "writing"  # writing | running | done | failed | stopped
         self.duration: float | None = None
         self.elapsed = 0  # whole seconds running, shown while pending
+        self.full_output_link: str | None = None  # set when the output is longer than the page shows
 
     @property
     def pending(self) -> bool:
@@ -97,7 +99,7 @@ class ToolBlock(Block):
                 meta["duration"] = round(self.duration, 2)
         self.message.metadata = meta  # type: ignore[assignment]
         body = render_tool_input(self.name, self.input)
-        output = self.final_output if self.final_output is not None else "".join(self.output)
+        output = for_people(self.final_output if self.final_output is not None else "".join(self.output))
         if output.strip():
             label = "Error" if self.state == "failed" else "Output"
             body = f"{body}\n\n**{label}**\n\n{fence(clip_middle(output, MAX_OUTPUT_CHARS), 'text')}" if body else fence(
@@ -105,6 +107,8 @@ class ToolBlock(Block):
             )
         elif self.state == "done" and self.final_output is not None:
             body = f"{body}\n\n*(no output)*" if body else "*(no output)*"
+        if self.full_output_link:
+            body = f"{body}\n\n{self.full_output_link}"
         self.message.content = body or ("*(writing…)*" if self.state == "writing" else "*(running…)*")
         self.dirty = False
 
@@ -129,7 +133,7 @@ class ArtifactBlock(Block):
 def inline_artifact(artifact: Artifact) -> Any:
     """Fallback without a store: only textual artifacts can be shown; binary ones are described."""
     if artifact.mime == "text/html":
-        return sandboxed_html(artifact.data if isinstance(artifact.data, str) else artifact.data.decode("utf-8", "replace"))
+        return html_content(artifact.data if isinstance(artifact.data, str) else artifact.data.decode("utf-8", "replace"))
     if isinstance(artifact.data, str):
         return safe_markdown(artifact.data)
     return f"*({artifact.mime} output: {len(artifact.data):,} bytes)*"

@@ -28,6 +28,7 @@ from agent.events import (
     ToolStarted,
 )
 from agent.presenter import end_note
+from webui.outputs import for_people, full_output_link
 from webui.render.blocks import (
     ArtifactBlock,
     Block,
@@ -37,7 +38,7 @@ from webui.render.blocks import (
     ThinkingBlock,
     ToolBlock,
 )
-from webui.render.markdown import STOPPED_NOTE
+from webui.render.markdown import MAX_OUTPUT_CHARS, STOPPED_NOTE
 
 # Events that start a new visible item, so the thought before them is over. Sandbox status and usage are not
 # among them: they arrive mid-thought (the sandbox boots while the model thinks) and must not split one
@@ -181,6 +182,8 @@ class TurnRenderer:
         block.final_output = result.display_output
         if not result.is_error and not result.display_output.strip() and block.output:
             block.final_output = None  # keep what streamed live rather than showing "(no output)"
+        if len(result.display_output) > MAX_OUTPUT_CHARS:  # clipped on the page: the whole of it one click away
+            block.full_output_link = full_output_link(self._sink, event.id, for_people(result.display_output))
         block.dirty = True
         for artifact in result.artifacts:
             try:
