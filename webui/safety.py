@@ -24,6 +24,7 @@ _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _BACKTICK_RUN = re.compile(r"`+")
 _ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _LANG = re.compile(r"[^A-Za-z0-9_+#.-]")
+_SPECIAL = re.compile(r"[\\`<!]")  # where prose may need a change
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NO_DIAGRAMS = frozenset({"mermaid"})  # rendered by the browser with HTML labels allowed
 
@@ -107,29 +108,39 @@ def _safe_prose(text: str) -> str:
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        ch = text[i]
-        if ch == "\\" and i + 1 < n and text[i + 1] in _ASCII_PUNCTUATION:
-            nxt = text[i + 1]
-            out.append("&lt;" if nxt == "<" else "\\" + nxt)  # an escaped "<" is the same text
-            i += 2
+        special = _SPECIAL.search(text, i)
+        if special is None:
+            out.append(text[i:])
+            break
+        j = special.start()
+        out.append(text[i:j])
+        ch = text[j]
+        if ch == "\\":
+            nxt = text[j + 1] if j + 1 < n else ""
+            if nxt in _ASCII_PUNCTUATION:
+                out.append("&lt;" if nxt == "<" else "\\" + nxt)  # an escaped "<" is the same text
+                i = j + 2
+            else:
+                out.append(ch)
+                i = j + 1
         elif ch == "`":
-            run = _BACKTICK_RUN.match(text, i).group(0)  # type: ignore[union-attr]
-            close = _closing_run(text, i + len(run), len(run))
+            run = _BACKTICK_RUN.match(text, j).group(0)  # type: ignore[union-attr]
+            close = _closing_run(text, j + len(run), len(run))
             if close is None:
                 out.append(run)
-                i += len(run)
+                i = j + len(run)
             else:
-                out.append(inline_code(_span_content(text[i + len(run) : close])))
+                out.append(inline_code(_span_content(text[j + len(run) : close])))
                 i = close + len(run)
         elif ch == "<":
             out.append("&lt;")
-            i += 1
-        elif ch == "!" and i + 1 < n and text[i + 1] == "[":
+            i = j + 1
+        elif text.startswith("![", j):
             out.append("\\!")
-            i += 1
+            i = j + 1
         else:
             out.append(ch)
-            i += 1
+            i = j + 1
     return "".join(out)
 
 

@@ -123,3 +123,14 @@ def test_file_names_from_the_sandbox_are_not_markup_in_the_files_panel(tmp_path)
     _, note = asyncio.run(actions.download_file(name, SimpleNamespace(session_hash="s")))
     assert_inert(note)
     assert "img src" in note, "the name itself should still be shown"
+
+
+def test_random_mixtures_of_markup_characters_never_form_a_tag_or_image():
+    import random
+
+    pieces = ["<", ">", "`", "``", "```", "~~~", "\\", "!", "[", "]", "(", ")", "\n", "\n\n", "    ", " ", "a", "img",
+              "form", "$$", "- ", "> ", "1. ", "|", "<!--", "http://e/x.png", '"', "'"]
+    rng = random.Random(1234)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        assert_inert(safe_markdown(text))
