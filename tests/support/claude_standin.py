@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import select
 import socket
 import threading
@@ -838,7 +839,8 @@ def demo_responder(req: RecordedRequest) -> Response:
     else:
         seen = [result_text(b) for m in messages if m.get("role") == "user" for b in (m.get("content") or [])
                 if isinstance(b, dict) and b.get("type") == "tool_result"]
-        last = seen[-1].strip() if seen else ""
+        # what the tool printed, without the agent's note to the model about what the person was shown
+        last = re.sub(r"(?m)^\[displayed to the user[^\]\n]*\]\n?", "", seen[-1]).strip() if seen else ""
         summary = f"Done — I used {sum(len(s) for s in plan)} tool call(s)."
         if last:
             summary += f" The last result began with:\n\n```\n{last[:300]}\n```"
