@@ -3,8 +3,9 @@
 How: the page carries Gradio's ``LoginButton`` (which makes Gradio add its OAuth routes and a signed session
 cookie; the Space needs ``hf_oauth: true`` in the README's front matter), and ``launch(auth_dependency=...)`` names
 the signed-in user only when they are on the list. Gradio then answers 401 to everything else — the page, its
-config, the queue, uploads. ``SignInRedirect`` turns that 401 on the page itself into what a person needs: a visitor
-who is not signed in is sent to Hugging Face's sign-in; one who is signed in but not listed gets a plain page.
+config, the queue, uploads. ``SignInGate`` turns that 401 on the page itself into what a person needs: a visitor
+who is not signed in gets a page with a "Sign in with Hugging Face" link; one who is signed in but not listed is
+told so plainly.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def auth_dependency(allow: frozenset[str]) -> Callable[[Any], str | None]:
     return user_of
 
 
-class SignInRedirect:
-    """On a 401 for the page itself: redirect to sign-in, or say plainly that the account is not on the list.
+class SignInGate:
+    """For the page itself: a sign-in link for visitors not signed in, plain words for accounts not on the list.
 
     Pure ASGI; must sit inside Gradio's session middleware (true for middlewares given to FastAPI's constructor:
     Gradio adds its own later, outside them).
@@ -75,21 +76,27 @@ class SignInRedirect:
             await self.app(scope, receive, send)
             return
         name = signed_in_name(scope.get("session"))
-        if name is None:
-            await _respond(send, 302, b"", [(b"location", LOGIN_PATH.encode())])
-        else:
-            await _respond(send, 403, not_listed_page(name).encode(), [(b"content-type", b"text/html; charset=utf-8")])
+        status, page = (401, sign_in_page()) if name is None else (403, not_listed_page(name))
+        await _respond(send, status, page.encode(), [(b"content-type", b"text/html; charset=utf-8")])
+
+
+def _page(title: str, body: str) -> str:
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+            f"<title>{title}</title></head><body style='font-family:sans-serif;max-width:40em;margin:4em auto;"
+            f"padding:0 1em'><h1>This demo is open to invited people only</h1>{body}</body></html>")
+
+
+def sign_in_page() -> str:
+    """For a visitor not signed in. The link leaves the Space's frame (target=_top): Hugging Face's sign-in page
+    cannot be shown inside a frame, and the sign-in cookie works best on the app's own address."""
+    return _page("Sign in", f"<p><a href='{LOGIN_PATH}' target='_top'>Sign in with Hugging Face</a> to use it.</p>")
 
 
 def not_listed_page(name: str) -> str:
     who = html.escape(name)
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Not on the list</title></head>"
-        "<body style='font-family:sans-serif;max-width:40em;margin:4em auto'>"
-        f"<h1>This demo is open to invited people only</h1><p>You are signed in to Hugging Face as <b>{who}</b>, "
-        "which is not on this demo's list. Ask the person who shared it to add you, or "
-        f"<a href='{LOGOUT_PATH}'>sign out</a> and use another account.</p></body></html>"
-    )
+    return _page("Not on the list", f"<p>You are signed in to Hugging Face as <b>{who}</b>, which is not on this "
+                 "demo's list. Ask the person who shared it to add you, or "
+                 f"<a href='{LOGOUT_PATH}' target='_top'>sign out</a> and use another account.</p>")
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -101,4 +108,4 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
 def middleware(allow: frozenset[str]) -> list[Any]:
     from starlette.middleware import Middleware
 
-    return [Middleware(SignInRedirect, allow=allow)]
+    return [Middleware(SignInGate, allow=allow)]
