@@ -156,3 +156,34 @@ def test_a_visitors_own_key_may_name_any_model(capped_app, claude):
     claude.push(text_reply("own key ok"))
     assert "own key ok" in chat(capped_app.url, "hi", "claude-some-unlisted-model", key="visitor-own-key")
     assert claude.requests[-1].body["model"] == "claude-some-unlisted-model"
+
+
+def test_size_settings_from_the_environment():
+    from webui.limits import human_size, parse_size
+
+    assert parse_size("X", "100kb") == 100 * 1024 and parse_size("X", "20 MB") == 20 * 1024**2
+    assert parse_size("X", "2000") == 2000 and parse_size("X", "1gib") == 1024**3
+    for bad in ("", "abc", "10 parsecs", "0kb", "-5mb"):
+        with pytest.raises(ValueError, match="AGENT_MAX_MESSAGE"):
+            parse_size("AGENT_MAX_MESSAGE", bad)
+    limits = InputLimits.from_env({"AGENT_MAX_MESSAGE": "1kb", "AGENT_MAX_UPLOAD": "5mb"})
+    assert (limits.max_message_bytes, limits.max_upload_bytes) == (1024, 5 * 1024**2)
+    assert InputLimits.from_env({}) == InputLimits()
+    assert limits.message_problem("é" * 600) is not None and limits.message_problem("e" * 1024) is None
+    assert human_size(100 * 1024) == "100 KB" and human_size(1536) == "1.5 KB"
+    with pytest.raises(ValueError, match="AGENT_CACHE_MAX_AGE"):
+        Hosting.from_env({"AGENT_CACHE_MAX_AGE": "soon"})
+    with pytest.raises(ValueError, match="AGENT_MAX_UPLOAD"):
+        Hosting.from_env({"AGENT_MAX_UPLOAD": "big"})
+
+
+def test_public_pages_without_a_password_are_logged(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="webui.hosting"):
+        Hosting.from_env({"GRADIO_SERVER_NAME": "0.0.0.0"}).launch_kwargs()
+    assert "no password" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="webui.hosting"):
+        kwargs = Hosting.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "AGENT_PASSWORD": "pw"}).launch_kwargs()
+    assert "no password" not in caplog.text and callable(kwargs["auth"])
