@@ -256,7 +256,7 @@ def test_plain_mode_points_to_the_uncut_output(claude, tmp_path):
     proc = _cli(claude, tmp_path, "read it", env=env)
     assert proc.returncode == 0, _show(proc)
     saved = [Path(w.rstrip(")")) for ln in proc.stdout.splitlines() if "full output" in ln
-             for w in ln.split() if "agent-outputs-" in w]
+             for w in ln.split() if "agent-outputs" in w]
     assert saved and saved[0].is_file(), f"the plain output must say where the full text is:\n{_show(proc)}"
     try:
         assert saved[0].read_text().rstrip().endswith("THE-END")
