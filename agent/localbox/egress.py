@@ -19,7 +19,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -89,14 +91,15 @@ async def receive_listener(sock: socket.socket, timeout: float) -> socket.socket
             data, fds, _, _ = socket.recv_fds(sock, 1, 1)
         finally:
             sock.settimeout(None)
-        sockets = [socket.socket(fileno=fd) for fd in fds]
-        if data == b"L" and len(sockets) == 1:
-            listener = sockets[0]
+        if data == b"L" and len(fds) == 1 and stat.S_ISSOCK(os.fstat(fds[0]).st_mode):
+            listener = socket.socket(fileno=fds[0])
             if (listener.family == socket.AF_INET and listener.type == socket.SOCK_STREAM
                     and listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
                 return listener
-        for extra in sockets:
-            extra.close()
+            listener.close()
+        else:
+            for fd in fds:
+                os.close(fd)
         raise OSError("the sandbox did not hand over its network port")
 
     return await asyncio.to_thread(receive)
@@ -253,39 +256,35 @@ class EgressProxy:
         """Copy both ways until the upstream is done (a client's EOF is passed on); a connection idle both ways
         past the limit, or with one side broken, is cut."""
         last = [time.monotonic()]
-        poll = min(5.0, self.limits.idle_timeout_s)
 
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             try:
-                while True:
-                    try:
-                        data = await asyncio.wait_for(source.read(self.limits.chunk_bytes), poll)
-                    except TimeoutError:
-                        if time.monotonic() - last[0] > self.limits.idle_timeout_s:
-                            raise
-                        continue
-                    if not data:
-                        if sink.can_write_eof():
-                            sink.write_eof()
-                        return
+                while data := await source.read(self.limits.chunk_bytes):
                     last[0] = time.monotonic()
                     sink.write(data)
                     await sink.drain()  # at most one chunk (plus the transport's buffer) held per direction
+                if sink.can_write_eof():
+                    sink.write_eof()
             except (ConnectionError, OSError):
                 raise TimeoutError from None  # one side is gone: end the other as well
 
+        async def watchdog() -> None:  # one timer per connection, not one per read
+            poll = min(5.0, self.limits.idle_timeout_s)
+            while time.monotonic() - last[0] <= self.limits.idle_timeout_s:
+                await asyncio.sleep(poll)
+            raise TimeoutError
+
         sending = asyncio.create_task(pump(client_reader, upstream_writer))
         receiving = asyncio.create_task(pump(upstream_reader, client_writer))
+        idle = asyncio.create_task(watchdog())
         try:  # the client's EOF is passed on (it may still be reading the answer); the upstream's ends the relay
-            done, _ = await asyncio.wait([sending, receiving], return_when=asyncio.FIRST_COMPLETED)
-            if receiving not in done and sending.exception() is None:
-                await receiving
-        except TimeoutError:
-            pass
+            done, _ = await asyncio.wait([sending, receiving, idle], return_when=asyncio.FIRST_COMPLETED)
+            if done == {sending} and sending.exception() is None:
+                await asyncio.wait([receiving, idle], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sending, receiving):
+            for task in (sending, receiving, idle):
                 task.cancel()
-            await asyncio.gather(sending, receiving, return_exceptions=True)
+            await asyncio.gather(sending, receiving, idle, return_exceptions=True)
 
     async def _answer(self, writer: asyncio.StreamWriter, status: int, message: str) -> None:
         """A short plain-text answer whose reason phrase is the message itself (clients print it)."""

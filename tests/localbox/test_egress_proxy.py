@@ -301,3 +301,32 @@ def test_an_empty_answer_list_is_a_plain_error(mode: InternetMode) -> None:
 
     run_proxy(EgressPolicy(mode), world, body)
     assert world.connects == []
+
+
+def test_the_jails_listener_is_taken_only_as_a_listening_tcp_socket(tmp_path) -> None:
+    from agent.localbox.egress import receive_listener
+
+    def handed(fds: list[int], data: bytes = b"L") -> socket.socket:
+        host, guest = socket.socketpair()
+        with guest:
+            socket.send_fds(guest, [data], fds)
+        try:
+            return asyncio.run(receive_listener(host, timeout=5))
+        finally:
+            host.close()
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(1)
+    got = handed([listening.fileno()])
+    assert got.getsockname() == listening.getsockname()
+    got.close()
+    idle = socket.socket()  # a TCP socket that does not listen
+    with pytest.raises(OSError, match="did not hand over"):
+        handed([idle.fileno()])
+    with open(tmp_path / "f", "w") as plain, pytest.raises(OSError, match="did not hand over"):
+        handed([plain.fileno()])
+    with pytest.raises(OSError, match="did not hand over"):
+        handed([listening.fileno()], data=b"X")
+    listening.close()
+    idle.close()
