@@ -372,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/localbox_bench.py " + " ".join(shown)
     markdown = render(timings, memory, command.strip(), args.notes, (load_start, os.getloadavg()[0]))
     print(markdown)
-    Path(args.out).write_text(markdown + "\n")
+    out = Path(args.out)
+    old = out.read_text() if out.exists() else ""
+    kept = old[old.find("<!-- egress bench -->"):] if "<!-- egress bench -->" in old else ""  # egress_bench.py's
+    out.write_text(markdown + "\n" + ("\n" + kept if kept else ""))
     print(f"\nwritten to {args.out}")
     return 0
 
