@@ -14,7 +14,7 @@ from webui.chat import ChatController
 from webui.chatbot import memoize_postprocess
 from webui.confirm import confirmed_reset
 from webui.hosting import Hosting
-from webui.interface import ChatInterface
+from webui.interface import ChatInterface, keep_placeholder
 from webui.sessions import SessionRegistry
 from webui.status import notices, sandbox_line, usage_line
 from webui.workspace import WorkspaceActions
@@ -153,6 +153,7 @@ def build_demo(
         early = chat.textbox.submit(controller.start_early, [chat.textbox, chat.chatbot_state, model, api_key], None,
                                     queue=False, show_progress="hidden", api_visibility="undocumented")
         dispatch_first(demo, early)
+        keep_placeholder(demo, chat.textbox)  # Retry would blank the message box's hint
         chat.textbox.input(controller.prewarm, None, None, queue=False, show_progress="hidden", trigger_mode="once", api_visibility="undocumented")
         timer = gr.Timer(STATUS_REFRESH_S)
         timer.tick(controller.refresh, None, [status, usage], queue=False, show_progress="hidden", api_visibility="undocumented")

@@ -72,6 +72,11 @@ def test_message_box_keeps_its_hint_and_name_and_gets_the_focus_back(page, claud
     wait_until(lambda: page.evaluate("document.activeElement && document.activeElement.dataset.testid")
                == "textbox", 5, "the focus to come back to the message box")
     assert box.get_attribute("placeholder") == PLACEHOLDER, "the hint is gone after the first message"
+    claude.push(text_reply("Hello again."))
+    page.get_by_role("button", name="Retry").last.click()
+    wait_until(lambda: "Hello again." in bot_text(page), 30, "the retried answer")
+    wait_idle(page)
+    assert box.get_attribute("placeholder") == PLACEHOLDER, "the hint is gone after Retry"
     assert page.get_by_role("textbox", name="Message").count() == 1, "the message box has no accessible name"
 
 
