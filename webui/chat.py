@@ -145,6 +145,9 @@ class ChatController:
         if not text.strip() and not files:
             yield [gr.ChatMessage(role="assistant", content="*(Type a message or attach a file.)*")], gr.skip(), gr.skip(), gr.skip()
             return
+        # Earlier turns are over: a step still pending in the history lost its last frame to a Stop or a closed
+        # connection. It is marked stopped in place (the page shows these very dicts), so it never runs again.
+        mark_pending_stopped(history)
         mark = turn_mark(history, text, files)
         self._handled[key] = mark
         started = self._started.pop(key, None)
@@ -168,6 +171,7 @@ class ChatController:
                 if item is None:
                     renderer.tick()
                 while item is not None:
+                    renderer.stopping = turn.stop_requested
                     renderer.feed(item)
                     if isinstance(item, (SandboxStatus, UsageUpdate, Done)):
                         status_dirty = True

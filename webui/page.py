@@ -142,7 +142,7 @@ def build_demo(
                     preview = gr.HTML("", elem_id="preview-frame")
 
         # Stop: fast path next to ChatInterface's own cancel (which only closes the handler).
-        chat.textbox.stop(
+        stop = chat.textbox.stop(
             controller.stop,
             [chat.chatbot],
             [chat.chatbot, chat.chatbot_state],
@@ -150,6 +150,9 @@ def build_demo(
             show_progress="hidden",
             api_visibility="undocumented",
         )
+        # First, so the marked chat is on the page before Gradio's cancel ends the turn's event: the event's own
+        # follow-up then copies the page into ChatInterface's history state, and the next turn starts from it.
+        dispatch_first(demo, stop)
         early = chat.textbox.submit(controller.start_early, [chat.textbox, chat.chatbot_state, model, api_key], None,
                                     queue=False, show_progress="hidden", api_visibility="undocumented")
         dispatch_first(demo, early)

@@ -60,6 +60,9 @@ class TurnRenderer:
         self.finished = False
         self.stop_reason: StopReason | None = None
         self.changed = False  # set by feed(), cleared by messages(): lets the caller skip needless yields
+        # Set by the caller once the person pressed Stop: a call that ends after that was cut short by the Stop
+        # (its error is the kill), so it shows as stopped like the page's own marking, never as failed.
+        self.stopping = False
 
     # ----- feeding -------------------------------------------------------------------------------------------
     def feed(self, event: Any) -> None:
@@ -177,7 +180,10 @@ class TurnRenderer:
     def _finish_tool(self, event: ToolFinished) -> None:
         block = self._tool(event.id, event.name, self._clock())
         result = event.result
-        block.state = "failed" if result.is_error else "done"
+        if block.state == "stopped" or (result.is_error and self.stopping):
+            block.state = "stopped"
+        else:
+            block.state = "failed" if result.is_error else "done"
         block.duration = event.duration
         block.final_output = result.display_output
         if not result.is_error and not result.display_output.strip() and block.output:

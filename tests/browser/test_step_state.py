@@ -1,0 +1,133 @@
+"""A step's final state never changes afterwards: stopped, failed and finished steps keep their marks (and the
+"■ Stopped." note stays) through later turns. The browser tests drive the real page; the others check the
+handler and the renderer directly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agent.events import Done, Error, ToolFinished, ToolResult, ToolRunning
+from tests.browser.page_helpers import SHOTS, bot_text, send
+from tests.support.claude_standin import ToolUse, text_reply, tool_reply
+from webui.render import TurnRenderer
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_idle(page, timeout: float = 60.0) -> None:
+    page.locator("button.stop-button").wait_for(state="detached", timeout=timeout * 1000)
+    page.locator("button.submit-button").wait_for(state="visible", timeout=timeout * 1000)
+
+
+@pytest.mark.browser
+def test_stopped_failed_and_finished_steps_keep_their_state_through_two_more_turns(browser, app, claude):
+    """On a phone-sized page in dark mode: one turn with a finished, a failed and a stopped step; two more turns."""
+    claude.push(
+        tool_reply(ToolUse("run_command", {"command": "echo fine"})),
+        tool_reply(ToolUse("run_command", {"command": "ls /no-such-folder"})),
+        tool_reply(ToolUse("run_command", {"command": "sleep 60"})),
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(app.url)
+        page.get_by_test_id("textbox").wait_for(timeout=30_000)
+        send(page, "Run three things")
+        wait_until(lambda: "sleep 60" in bot_text(page) and "running" in bot_text(page), 60,
+                   "the long command to run")
+        time.sleep(0.5)
+        page.locator("button.stop-button").click()
+        wait_idle(page, timeout=10)
+        wait_until(lambda: "Stopped." in bot_text(page), 5, "the stopped note")
+        expected = steps_of(page)
+        assert [state for _, state in expected] == ["done", "failed", "stopped"], expected
+        for n in (1, 2):
+            claude.push(text_reply(f"Answer {n}."))
+            send(page, f"Next message {n}")
+            wait_until(lambda: f"Answer {n}." in bot_text(page), 30, f"answer {n}")
+            wait_idle(page)
+            time.sleep(0.5)  # a late frame would land now
+            text = bot_text(page)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"steps-after-stop-turn-{n}-phone-dark.png"), full_page=True)
+            assert steps_of(page) == expected, f"after turn {n} the steps changed: {steps_of(page)} != {expected}"
+            assert "running" not in text, f"after turn {n} a step shows running again: {text!r}"
+            assert page.locator(".bot .loading-spinner").count() == 0, f"a spinner came back after turn {n}"
+            assert text.count("■ Stopped.") == 1, f"the stopped note is gone after turn {n}: {text!r}"
+    finally:
+        context.close()
+
+
+def steps_of(page) -> list[tuple[str, str]]:
+    """Each step's title and state (done, failed, stopped, pending) as the page shows them."""
+    out = []
+    for title, log, spinner in page.evaluate("""() => Array.from(document.querySelectorAll('.bot .thought-group'))
+        .map(group => {
+            const head = group.querySelector(':scope > *:first-child');
+            const log = head.querySelector('.duration');
+            const logText = log ? log.innerText.trim() : '';
+            const title = head.innerText.replace(logText, '').trim();
+            return [title, logText, !!head.querySelector('.loading-spinner')];
+        })"""):
+        if spinner or "running" in log or "writing" in log:
+            state = "pending"
+        elif "stopped" in log:
+            state = "stopped"
+        elif "failed" in title:
+            state = "failed"
+        else:
+            state = "done"
+        out.append((title, state))
+    return out
+
+def test_a_call_that_ends_after_stop_shows_as_stopped_not_failed():
+    """The killed command answers with an error; after a Stop that is the Stop's doing, not a failure."""
+    r = TurnRenderer()
+    r.feed(ToolRunning("t1", "run_command", {"command": "sleep 60"}))
+    r.stopping = True
+    r.feed(ToolFinished("t1", "run_command", ToolResult("Stopped by the user.", is_error=True), 1.0))
+    r.feed(Error("cancelled", "Stopped by the user."))
+    r.feed(Done("cancelled"))
+    step, note = r.messages()
+    assert step.metadata["status"] == "done" and "stopped" in step.metadata["log"]
+    assert step.metadata["title"].startswith("■") and "failed" not in step.metadata["title"]
+    assert note.content == "■ Stopped."
+
+
+def test_the_next_turn_never_shows_an_earlier_step_as_running():
+    """History that still holds a pending step (its last frame was lost to Stop or a dropped connection) is
+    shown stopped by the next turn: the page displays these very dicts."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from tests.browser.conftest import base_settings
+    from tests.browser.fakes import FakeAgentSession, FakeProvider
+    from webui.chat import ChatController
+    from webui.sessions import SessionRegistry
+
+    history = [
+        {"role": "user", "content": "Run something long"},
+        {"role": "assistant", "content": "```bash\n$ sleep 60\n```",
+         "metadata": {"title": "Running a command: sleep 60", "status": "pending", "log": "running… 3 s"}},
+    ]
+
+    async def scenario() -> None:
+        registry = SessionRegistry(base_settings(anthropic_api_key="test-key"), FakeProvider(),
+                                   factory=lambda s, p, t: FakeAgentSession(s, p, t, words=3, delay=0.0))
+        controller = ChatController(registry, min_interval=0.0)
+        frames = [f async for f in controller.respond("hello", list(history), "", "",
+                                                      SimpleNamespace(session_hash="tab"))]
+        assert frames
+
+    asyncio.run(scenario())
+    meta = history[1]["metadata"]
+    assert meta["status"] == "done" and meta["log"] == "stopped" and meta["title"].startswith("■")
