@@ -5,6 +5,7 @@ handler and the renderer directly."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -128,6 +129,7 @@ def test_the_next_turn_never_shows_an_earlier_step_as_running():
                                                       SimpleNamespace(session_hash="tab"))]
         assert frames
 
-    asyncio.run(scenario())
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API may own this thread's event loop
+        pool.submit(asyncio.run, scenario()).result()
     meta = history[1]["metadata"]
     assert meta["status"] == "done" and meta["log"] == "stopped" and meta["title"].startswith("■")
