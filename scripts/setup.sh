@@ -15,20 +15,34 @@ if [ -z "$PY" ]; then
 fi
 [ -n "$PY" ] || { echo "setup: Python 3.11 is needed (apt-get install python3 python3-venv)"; exit 1; }
 
+# The sandbox's Python is Debian's own python3: it, its standard library and every library it links to live in
+# /usr, which every jail sees read-only (docs/localbox.md). SANDBOX_PYTHON=/path/to/python3 picks another build.
+SPY=${SANDBOX_PYTHON:-/usr/bin/python3}
+
 # --- Debian packages -------------------------------------------------------------------------
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+# what a local sandbox offers besides Python, as E2B's code-interpreter template does
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v git >/dev/null 2>&1 || need+=(git)
 if [ "$DEV" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ! -x "$SPY" ]; then
+  need+=(python3 python3-venv)
+elif ! "$SPY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need+=(python3-venv)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian packages: ${need[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+    echo "setup: installing Debian packages: ${need[*]} (apt shows its progress below)"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
   else
     echo "setup: please install these system packages yourself: ${need[*]}"
   fi
@@ -37,11 +51,18 @@ fi
 # --- Python environments -----------------------------------------------------------------------
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
-make_venv() {  # dir requirements...   (.installed lists the stamps of every requirement set installed)
-  local dir=$1; shift
+make_venv() {  # dir python requirements...   (.installed lists the stamps of every requirement set installed)
+  local dir=$1 py=$2; shift 2
+  local base made
+  base=$("$py" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+  made=$(sed -n 's/^executable *= *//p' "$dir/pyvenv.cfg" 2>/dev/null || true)
+  if [ -n "$made" ] && [ "$made" != "$base" ]; then
+    echo "setup: $dir was made from $made; making it again from $base"
+    rm -rf "$dir"
+  fi
   local want; want=$(stamp "$@")
   if [ -f "$dir/.installed" ] && grep -qx "$want" "$dir/.installed"; then return 0; fi
-  [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+  [ -x "$dir/bin/python" ] || "$py" -m venv "$dir"
   "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   local args=()
   for r in "$@"; do args+=(-r "$r"); done
@@ -51,11 +72,11 @@ make_venv() {  # dir requirements...   (.installed lists the stamps of every req
 }
 
 if [ "$DEV" = 1 ]; then
-  make_venv .venv requirements.txt requirements-dev.txt
+  make_venv .venv "$PY" requirements.txt requirements-dev.txt
   app=$(stamp requirements.txt)  # the test setup covers the app's too: no reinstall for run.sh afterwards
   grep -qx "$app" .venv/.installed || echo "$app" >> .venv/.installed
 else
-  make_venv .venv requirements.txt
+  make_venv .venv "$PY" requirements.txt
 fi
 # The local sandbox's own Python (ipykernel + data stack), mounted read-only into every jail.
-make_venv .venv-sandbox requirements-sandbox.txt
+make_venv .venv-sandbox "$SPY" requirements-sandbox.txt

@@ -49,7 +49,8 @@ class LocalServer:
 
     def preview_url(self, sandbox_id: str, port: int) -> str | None:
         """Browser URL of a web server listening on 127.0.0.1:`port` inside the sandbox; None if the sandbox is
-        unknown to this server. The URL embeds an unguessable per-sandbox, per-port secret (plain HTTP only)."""
+        unknown to this server. It is the SDK's `get_host(port)` name, `http://<port>-<sandbox id>.localhost:<server
+        port>/`: its own origin, which browsers resolve to this machine (plain HTTP only)."""
         import json
         import urllib.error
         import urllib.request
@@ -58,7 +59,7 @@ class LocalServer:
                                          headers={"X-API-KEY": self.api_key})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return self.url + json.loads(response.read())["path"]
+                return json.loads(response.read())["url"]
         except (urllib.error.URLError, OSError, ValueError, KeyError):
             return None
 

@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="shut down when stdin closes (used by start_server so a dead parent frees everything)")
     parser.add_argument("--sandbox-venv", default=None, help="the sandbox's Python environment (default .venv-sandbox)")
+    parser.add_argument("--domain", default=None,
+                        help="domain given to the SDK: `get_host(port)` is `<port>-<sandbox id>.<domain>`, served here "
+                             "by Host header (default localhost:<port>; browsers resolve *.localhost to this machine)")
     return parser.parse_args(argv)
 
 
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from . import capabilities, jail, scratch
+    from . import capabilities, jail, pythonenv, scratch
     from .app import LocalboxApp
     from .control import Registry, Settings
 
@@ -79,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                         pool_size=max(0, args.pool_size), max_sandboxes=max(1, args.max_sandboxes), limits=limits,
                         sandbox_venv=Path(args.sandbox_venv) if args.sandbox_venv else defaults.sandbox_venv)
     try:
-        python = jail.SandboxPython.locate(settings.sandbox_venv)
-    except jail.JailUnavailable as exc:
+        python = pythonenv.SandboxPython.locate(settings.sandbox_venv)
+    except capabilities.JailUnavailable as exc:
         print(f"localbox: cannot start: {exc}", file=sys.stderr, flush=True)
         return 3
     caps = capabilities.detect(python)
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     sock.listen(128)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    settings = dataclasses.replace(settings, domain=args.domain or f"localhost:{port}")
 
     for leftover in scratch.sweep_leftovers():
         log.info("localbox: removed %s, left behind by a server that is gone", leftover)

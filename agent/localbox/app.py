@@ -1,6 +1,7 @@
 """The one ASGI app: control plane, code interpreter and envd on one port.
 
-Routing: a request with an `E2b-Sandbox-Id` header is sandbox traffic; `E2b-Sandbox-Port: 49999` goes to the code
+Routing: a request whose Host is `<port>-<sandbox id>.<domain>` goes to that port inside that sandbox (preview.py,
+E2B's get_host); a request with an `E2b-Sandbox-Id` header is sandbox traffic; `E2b-Sandbox-Port: 49999` goes to the code
 interpreter, anything else to envd. Signed file URLs (no headers) are matched to a sandbox by their signature.
 Everything else is the REST control plane, which needs the server's API key.
 """
@@ -23,14 +24,21 @@ from starlette.types import Receive, Scope, Send
 from . import envd
 from .control import ControlPlane, Registry
 from .interpreter import Interpreter, send_error, send_json
-from .preview import preview_path, preview_secret
+from .preview import host_of, parse_host
 from .preview import proxy as preview_proxy
 from .sandbox import LocalSandbox
+from .users import basic_user, refusal
 
 log = logging.getLogger("agent.localbox")
 INTERPRETER_PORT = "49999"
 # the SDK sends these interpreter calls without the access token (checked in e2b-code-interpreter 2.11.5)
 _TOKENLESS_INTERPRETER_PREFIXES = ("/contexts",)
+
+
+def _from_a_web_page(headers: dict) -> bool:
+    """Browsers mark what a page sends (Origin on cross-origin and non-GET requests, Sec-Fetch-* on all of them);
+    the SDK's HTTP client sends neither."""
+    return any(name in headers for name in ("origin", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"))
 
 
 class LocalboxApp:
@@ -48,6 +56,9 @@ class LocalboxApp:
         sandbox = self.registry.get(sid)
         if sandbox is None:
             raise ConnectError(Code.UNAVAILABLE, f"The sandbox {sid} was not found")
+        problem = refusal(basic_user(ctx.request_headers.get("authorization", "")))
+        if problem:
+            raise ConnectError(Code.PERMISSION_DENIED, problem)
         return sandbox
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,14 +70,15 @@ class LocalboxApp:
         sid = headers.get("e2b-sandbox-id")
         path = scope["path"]
         try:
+            preview = parse_host(headers.get("host", ""), self.registry.settings.domain)
+            if preview is not None:  # first: a sandbox's own origin reaches only that sandbox's port
+                return await self._preview(preview, headers, scope, receive, send)
             if sid:
                 return await self._sandbox_traffic(sid, headers, scope, receive, send)
             if path == "/files":
                 return await self._signed_files(scope, receive, send)
             if path == "/health":
                 return await send_json(send, 200, {"status": "ok"})
-            if path.startswith("/preview/"):
-                return await self._preview(scope, receive, send)
             if path.startswith("/localbox/preview/"):
                 return await self._preview_link(headers, path, send)
             request = Request(scope, receive)
@@ -86,9 +98,11 @@ class LocalboxApp:
             return await send_json(send, 502, {"sandboxId": sid, "code": 502,
                                                "message": f"The sandbox {sid} was not found"})
         port = headers.get("e2b-sandbox-port", "49983")
+        token_ok = hmac.compare_digest(headers.get("x-access-token", "").encode(), sandbox.access_token.encode())
         tokenless = port == INTERPRETER_PORT and path.startswith(_TOKENLESS_INTERPRETER_PREFIXES)
-        if not tokenless and not hmac.compare_digest(headers.get("x-access-token", "").encode(),
-                                                     sandbox.access_token.encode()):
+        if tokenless and not token_ok and _from_a_web_page(headers):
+            return await send_error(send, 403, "a web page cannot use the code contexts of a sandbox")
+        if not tokenless and not token_ok:
             if path.startswith(("/filesystem.", "/process.")):
                 body = json.dumps({"code": "unauthenticated", "message": "missing or wrong access token"}).encode()
                 await send({"type": "http.response.start", "status": 401,
@@ -106,6 +120,9 @@ class LocalboxApp:
     async def _envd_http(self, sandbox: LocalSandbox, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         path, method = scope["path"], scope["method"]
+        problem = refusal(request.query_params.get("username"))
+        if problem and path == "/files":
+            return await send_error(send, 403, problem)
         if path == "/health":
             response = await envd.health(sandbox)
         elif path == "/files" and method == "GET":
@@ -130,23 +147,16 @@ class LocalboxApp:
             return await send_error(send, 401, "signature is already expired")
         await self._envd_http(sandbox, scope, receive, send)
 
-    async def _preview(self, scope: Scope, receive: Receive, send: Send) -> None:
-        parts = scope["path"].split("/", 5)  # "", "preview", id, secret, port, rest
-        if len(parts) < 5 or not parts[4].isdigit():
-            return await send_error(send, 404, "not a preview URL")
-        sandbox = self.registry.get(parts[2])
-        port = int(parts[4])
-        if sandbox is None or not hmac.compare_digest(parts[3].encode(),
-                                                      preview_secret(sandbox.access_token, port).encode()):
-            return await send_error(send, 404, "no such preview (the sandbox ended, or the link is wrong)")
-        if len(parts) == 5:  # no trailing slash: relative links need one
-            return await send({"type": "http.response.start", "status": 307,
-                               "headers": [(b"location", (scope["path"] + "/").encode())]}) or await send(
-                {"type": "http.response.body", "body": b""})
-        await preview_proxy(sandbox, port, parts[5] if len(parts) > 5 else "", scope, receive, send)
+    async def _preview(self, target: tuple[str, int], headers: dict, scope: Scope, receive: Receive,
+                       send: Send) -> None:
+        sandbox = self.registry.get(target[0])
+        if sandbox is None:
+            return await send_error(send, 404, "no such preview (the sandbox ended, or the address is wrong)")
+        await preview_proxy(sandbox, target[1], headers.get("host", ""), scope, receive, send)
 
     async def _preview_link(self, headers: dict, path: str, send: Send) -> None:
-        """GET /localbox/preview/{id}/{port} (API key) → {"path": "/preview/..."}, used by LocalServer.preview_url."""
+        """GET /localbox/preview/{id}/{port} (API key) → {"url": "http://{port}-{id}.{domain}/"}, used by
+        LocalServer.preview_url: the same name as the SDK's get_host(port)."""
         if not hmac.compare_digest(headers.get("x-api-key", "").encode(), self.registry.settings.api_key.encode()):
             return await send_error(send, 401, "invalid API key")
         parts = path.split("/")
@@ -155,7 +165,8 @@ class LocalboxApp:
         sandbox = self.registry.get(parts[3])
         if sandbox is None:
             return await send_error(send, 404, f"sandbox {parts[3]} not found")
-        await send_json(send, 200, {"path": preview_path(sandbox, int(parts[4]))})
+        host = host_of(sandbox.id, int(parts[4]), self.registry.settings.domain)
+        await send_json(send, 200, {"url": f"http://{host}/"})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

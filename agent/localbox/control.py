@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import capabilities, jail
+from . import capabilities, jail, metrics, pythonenv
 from .egress import EGRESS_PORT, proxy_env
 from .egress_policy import EgressPolicy, InternetMode, local_networks
 from .sandbox import JAIL_ENV, Lease, LocalSandbox
@@ -47,12 +47,13 @@ class Settings:
     max_sandboxes: int = 20
     limits: jail.JailLimits = field(default_factory=jail.JailLimits)
     sandbox_venv: Path = Path(__file__).resolve().parents[2] / ".venv-sandbox"
+    domain: str = ""  # what the SDK builds get_host() names under: "<port>-<sandbox id>.<domain>"
 
 
 class Registry:
     """Running sandboxes by id, plus the warm pool. Lives in the server process only."""
 
-    def __init__(self, settings: Settings, caps: capabilities.Capabilities, python: jail.SandboxPython,
+    def __init__(self, settings: Settings, caps: capabilities.Capabilities, python: pythonenv.SandboxPython,
                  root: Path) -> None:
         self.settings = settings
         self.caps = caps
@@ -62,7 +63,7 @@ class Registry:
         # unisolated sandboxes share this machine's network: there is nothing to filter
         self.egress = EgressPolicy(settings.internet, settings.allow_domains, local_networks()) \
             if caps.isolated and settings.internet is not InternetMode.OFF else None
-        jail.write_pyvenv_cfg(root, python)
+        pythonenv.write_layout(root, python)
         self.sandboxes: dict[str, LocalSandbox] = {}
         self.pool: list[LocalSandbox] = []
         self._booting = 0
@@ -240,6 +241,9 @@ class ControlPlane:
         self.registry = registry
         self.api_key = api_key
 
+    def _json(self, sandbox: LocalSandbox) -> dict:
+        return {**sandbox.to_json(ENVD_VERSION), "domain": self.registry.settings.domain or None}
+
     def authorized(self, request: Request) -> bool:
         given = request.headers.get("x-api-key", "")
         auth = request.headers.get("authorization", "")
@@ -276,6 +280,8 @@ class ControlPlane:
                 return _error(501, "pausing is not supported by the local sandbox server")
             if rest == ["refreshes"] and method == "POST":
                 return await self.set_timeout(request, sid, key="duration")
+            if rest == ["metrics"] and method == "GET":
+                return await self.metrics(sid)
         return _error(404, f"no route {method} {path}")
 
     async def create(self, request: Request) -> Response:
@@ -294,7 +300,7 @@ class ControlPlane:
         except Exception as exc:
             log.exception("localbox: create failed")
             return _error(500, f"the sandbox could not start: {exc or type(exc).__name__}")
-        return JSONResponse(sandbox.to_json(ENVD_VERSION), status_code=201)
+        return JSONResponse(self._json(sandbox), status_code=201)
 
     def list(self, request: Request) -> Response:
         query = dict(parse_qsl(request.url.query))
@@ -328,7 +334,7 @@ class ControlPlane:
         chosen.sort(key=lambda s: s.lease.started_at, reverse=query.get("order", "desc") != "asc")
         items = []
         for sandbox in chosen:
-            data = sandbox.to_json(ENVD_VERSION)
+            data = self._json(sandbox)
             data.pop("envdAccessToken", None)
             items.append(data)
         token = query.get("nextToken")
@@ -343,7 +349,7 @@ class ControlPlane:
         sandbox = self.registry.get(sid)
         if sandbox is None or sandbox.lease is None:
             return _not_found(sid)
-        return JSONResponse(sandbox.to_json(ENVD_VERSION))
+        return JSONResponse(self._json(sandbox))
 
     async def set_timeout(self, request: Request, sid: str, key: str = "timeout") -> Response:
         sandbox = self.registry.get(sid)
@@ -353,6 +359,15 @@ class ControlPlane:
         sandbox.lease.end_at = time.time() + _timeout(body.get(key))
         return Response(status_code=204)
 
+    async def metrics(self, sid: str) -> Response:
+        sandbox = self.registry.get(sid)
+        if sandbox is None or sandbox.lease is None:
+            return _not_found(sid)
+        entry = await metrics.sample(sandbox.plan) if sandbox.isolated else None
+        if entry is None:
+            return _error(501, metrics.UNSUPPORTED)
+        return JSONResponse([entry])
+
     async def connect(self, request: Request, sid: str) -> Response:
         sandbox = self.registry.get(sid)
         if sandbox is None or sandbox.lease is None:
@@ -360,7 +375,7 @@ class ControlPlane:
         body = await _json_body(request)
         new_end = time.time() + _timeout(body.get("timeout"))
         sandbox.lease.end_at = max(sandbox.lease.end_at, new_end)
-        return JSONResponse(sandbox.to_json(ENVD_VERSION), status_code=200)
+        return JSONResponse(self._json(sandbox), status_code=200)
 
 
 def _timeout(value) -> int:

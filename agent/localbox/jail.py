@@ -2,7 +2,7 @@
 
 The jail runs the guest daemon (the guest/ package) as an unprivileged uid (1000, "user") in its own user, PID, mount,
 network, IPC and UTS namespaces. It sees: read-only /usr (+ the /bin, /lib symlinks), a minimal generated /etc,
-the sandbox Python at /opt/python (base) and /opt/venv (packages), its own size-limited tmpfs /home/user and /tmp,
+the sandbox Python (its base build and /opt/venv, see pythonenv.py), its own size-limited tmpfs /home/user and /tmp,
 and one read-write control directory (/run/localbox) where the Jupyter kernel puts its ZeroMQ ipc sockets.
 Everything else of the host (the project checkout, other sandboxes, host processes, the host network) is absent.
 
@@ -26,13 +26,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .capabilities import Capabilities, JailUnavailable, system_binds
+from .capabilities import Capabilities, system_binds
+from .pythonenv import JAIL_PYTHON, SandboxPython, python_binds
 
 GUEST_SOURCE = Path(__file__).with_name("guest")  # a directory: the in-jail daemon's package
 JAIL_CONTROL_DIR = "/run/localbox"
 JAIL_HOME = "/home/user"
 ROOT_DIR_BYTES = 64 << 20  # /root inside the jail (a tmpfs owned by the sandbox user)
-JAIL_PYTHON = "/opt/venv/bin/python"
 JAIL_UID = 1000
 JAIL_GID = 1000
 
@@ -48,32 +48,6 @@ class JailLimits:
     max_file_bytes: int = 1 << 30
     max_open_files: int = 4096
     output_bytes: int = 16 << 20  # per command / per code execution, stdout+stderr together
-
-
-@dataclass(frozen=True)
-class SandboxPython:
-    """Where the sandbox's interpreter lives on the host: a venv (packages) and the base Python it points to."""
-
-    venv: Path
-    base_prefix: Path
-    version: str  # e.g. "3.11"
-
-    @staticmethod
-    def locate(venv: Path) -> SandboxPython:
-        cfg = venv / "pyvenv.cfg"
-        if not cfg.is_file():
-            raise JailUnavailable(
-                f"the sandbox Python environment {venv} is missing; run `bash scripts/setup.sh` first"
-            )
-        home = ""
-        for line in cfg.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == "home":
-                home = value.strip()
-        libs = sorted((venv / "lib").glob("python3.*"))
-        if not home or not libs:
-            raise JailUnavailable(f"cannot read the sandbox Python environment at {venv}")
-        return SandboxPython(venv=venv, base_prefix=Path(home).parent, version=libs[0].name[len("python"):])
 
 
 _ETC_FROM_HOST = ("ssl", "ca-certificates", "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
@@ -121,8 +95,6 @@ class JailPlan:
         return [d / name for d in (self.caps.cgroup_memory, self.caps.cgroup_pids) if d is not None]
 
     def bwrap_args(self, guest_fd: int) -> list[str]:
-        py = self.python
-        pyvenv_cfg = self.sandbox_dir.parent / "pyvenv.cfg"
         if self.userns_fd is None:
             user = ["--unshare-all", "--uid", str(JAIL_UID), "--gid", str(JAIL_GID)]
         else:  # bubblewrap runs as the namespace's root; the guest drops to JAIL_UID itself (see module docstring)
@@ -154,14 +126,8 @@ class JailPlan:
         for name in _ETC_FROM_HOST:
             if (Path("/etc") / name).exists():
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        args += python_binds(self.sandbox_dir.parent, self.python)
         args += [
-            "--ro-bind", str(py.base_prefix), "/opt/python",
-            "--perms", "0755", "--dir", "/opt/venv",
-            "--perms", "0755", "--dir", "/opt/venv/bin",
-            "--ro-bind", str(py.venv / "lib"), "/opt/venv/lib",
-            "--ro-bind", str(pyvenv_cfg), "/opt/venv/pyvenv.cfg",
-            "--symlink", f"/opt/python/bin/python{py.version}", "/opt/venv/bin/python",
-            "--symlink", f"/opt/python/bin/python{py.version}", "/opt/venv/bin/python3",
             "--ro-bind", str(GUEST_SOURCE), "/opt/localbox/guest",
             "--bind", str(self.control_dir), JAIL_CONTROL_DIR,
             "--remount-ro", "/",
@@ -169,7 +135,7 @@ class JailPlan:
         ]
         for key, value in self.env.items():
             args += ["--setenv", key, value]
-        args += ["/opt/venv/bin/python", "-I", "/opt/localbox/guest", str(guest_fd), *self.guest_limits(),
+        args += [JAIL_PYTHON, "-I", "/opt/localbox/guest", str(guest_fd), *self.guest_limits(),
                  str(self.egress_port)]
         return args
 
@@ -205,13 +171,6 @@ class JailPlan:
 
 
 _GUEST_START_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SETPCAP")  # SETPCAP: to empty the bounding set
-
-
-def write_pyvenv_cfg(root: Path, python: SandboxPython) -> None:
-    """The venv's own pyvenv.cfg names the host path of the base Python; jails get one naming /opt/python."""
-    (root / "pyvenv.cfg").write_text(
-        f"home = /opt/python/bin\ninclude-system-site-packages = false\nversion = {python.version}\n"
-    )
 
 
 _GUEST_ARGC = 7  # "/opt/venv/bin/python -I /opt/localbox/guest FD NPROC DATA EGRESS_PORT" ends bwrap_args()

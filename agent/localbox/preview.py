@@ -1,21 +1,23 @@
 """Preview: reach a web server running INSIDE a sandbox (its own network namespace) from the host.
 
-`GET {server}/preview/{sandbox_id}/{secret}/{port}/{path}` is proxied as one HTTP/1.1 request to
-127.0.0.1:{port} inside the jail; the guest daemon relays the TCP bytes over its socket. The secret is derived from
-the sandbox's access token and the port (HMAC), so the URL can be opened in a browser without headers yet cannot be
-guessed, and it does not reveal the access token itself.
+Each sandbox port has its own origin, the name E2B's `get_host(port)` gives: `<port>-<sandbox id>.<domain>`, with
+the server's domain `localhost:<server port>` by default (browsers resolve every `*.localhost` name to this
+machine). The server routes such requests by their Host header and proxies each as one HTTP/1.1 request to
+127.0.0.1:{port} inside the jail; the guest daemon relays the TCP bytes over its socket. Python clients that cannot
+resolve those names send the request to the server's own address with that Host header (docs/localbox.md).
 
-Limits: plain HTTP only (no WebSocket, so no hot reload), one request per connection, bodies up to 64 MiB, and
-pages must use relative links (an absolute `/asset.js` leaves the /preview/... prefix); redirects to absolute paths
-are rewritten.
+A sandbox's pages run on their own origin, so they cannot script the app, another sandbox's preview or this
+server. What could reach beyond that origin is dropped from responses: `Set-Cookie` with a Domain other than the
+preview's own host (a cookie for `localhost` would reach the app and every other sandbox), `Service-Worker-Allowed`
+and `Clear-Site-Data`. The server's own credentials (`X-API-KEY`, `X-Access-Token`) never reach the sandbox.
+
+Limits: plain HTTP only (no WebSocket, so no hot reload), one request per connection, bodies up to 64 MiB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 
 import h11
 from starlette.types import Receive, Scope, Send
@@ -26,22 +28,37 @@ from .sandbox import LocalSandbox
 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailers",
                b"transfer-encoding", b"upgrade", b"host", b"content-length"}
-# The browser's credentials for this origin (the app's own cookies, shared by every port of 127.0.0.1) must not
-# reach code in the sandbox, and that code must not set cookies on the origin.
-_PRIVATE_REQUEST = {b"cookie", b"authorization", b"x-api-key", b"x-access-token"}
-_PRIVATE_RESPONSE = {b"set-cookie", b"set-cookie2"}
+_SERVER_CREDENTIALS = {b"x-api-key", b"x-access-token"}  # this server's, never the sandbox app's
+_BEYOND_ORIGIN = {b"service-worker-allowed", b"clear-site-data", b"set-cookie2"}
 ACK_EVERY = 256 << 10  # tell the guest every 256 KiB that the client took them (its window is 1 MiB)
 
 
-def preview_secret(access_token: str, port: int) -> str:
-    return hmac.new(access_token.encode(), f"preview:{port}".encode(), hashlib.sha256).hexdigest()[:32]
+def host_of(sandbox_id: str, port: int, domain: str) -> str:
+    """The preview's host name (with the server's port), as E2B's `get_host(port)` builds it."""
+    return f"{port}-{sandbox_id}.{domain}"
 
 
-def preview_path(sandbox: LocalSandbox, port: int) -> str:
-    return f"/preview/{sandbox.id}/{preview_secret(sandbox.access_token, port)}/{port}/"
+def parse_host(host: str, domain: str) -> tuple[str, int] | None:
+    """(sandbox id, port) when `host` (a Host header) names a sandbox port under `domain`; None otherwise."""
+    name, want = host.strip().lower().rsplit(":", 1)[0], domain.lower().rsplit(":", 1)[0]
+    if not want or not name.endswith("." + want):
+        return None
+    port, dash, sandbox_id = name[: -len(want) - 1].partition("-")
+    if not dash or not port.isdigit() or not 0 < int(port) < 65536 or not sandbox_id.isalnum():
+        return None
+    return sandbox_id, int(port)
 
 
-async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, receive: Receive, send: Send) -> None:
+def own_cookie(value: bytes, host: str) -> bool:
+    """True when a Set-Cookie stays on the preview's own host (no Domain attribute, or that very host)."""
+    for attribute in value.decode("latin-1").split(";")[1:]:
+        key, _, domain = attribute.partition("=")
+        if key.strip().lower() == "domain" and domain.strip().lstrip(".").lower() != host:
+            return False
+    return True
+
+
+async def proxy(sandbox: LocalSandbox, port: int, host: str, scope: Scope, receive: Receive, send: Send) -> None:
     """Forward one request to the in-jail server and stream its answer back."""
     assert sandbox.channel is not None
     try:
@@ -50,17 +67,21 @@ async def proxy(sandbox: LocalSandbox, port: int, rest: str, scope: Scope, recei
         return
     except ValueError:
         return await send_error(send, 413, "the request body is too large for the preview proxy")
-    prefix = f"/preview/{sandbox.id}/{preview_secret(sandbox.access_token, port)}/{port}"
-    target = "/" + rest + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP | _PRIVATE_REQUEST]
-    headers += [(b"host", f"127.0.0.1:{port}".encode()), (b"connection", b"close"),
+    target = scope.get("raw_path") or scope["path"].encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    headers = [(k, v) for k, v in scope["headers"]
+               if k.lower() not in _HOP_BY_HOP | _SERVER_CREDENTIALS | {b"x-forwarded-host"}]
+    # the app inside sees its usual local address (dev servers check it) and, for links, the name the browser used
+    headers += [(b"host", f"127.0.0.1:{port}".encode()), (b"x-forwarded-host", host.encode()), (b"connection", b"close"),
                 (b"content-length", str(len(body)).encode())]
     conn = h11.Connection(h11.CLIENT)
-    wire = conn.send(h11.Request(method=scope["method"], target=target.encode(), headers=headers))
+    wire = conn.send(h11.Request(method=scope["method"], target=target, headers=headers))
     wire += conn.send(h11.Data(data=body)) if body else b""
     wire += conn.send(h11.EndOfMessage())
 
-    relay = asyncio.create_task(_relay(sandbox, port, prefix, conn, wire, _answer_for(scope, port, send)))
+    relay = asyncio.create_task(_relay(sandbox, port, host.rsplit(":", 1)[0].lower(), conn, wire,
+                                       _answer_for(scope, port, send)))
     client_gone = asyncio.create_task(wait_disconnect(receive))
     try:
         await asyncio.wait({relay, client_gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -111,7 +132,7 @@ async def send_page(send: Send, status: int, page: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _relay(sandbox: LocalSandbox, port: int, prefix: str, conn: h11.Connection, wire: bytes,
+async def _relay(sandbox: LocalSandbox, port: int, hostname: str, conn: h11.Connection, wire: bytes,
                  send: Send) -> None:
     """Send the request into the sandbox and stream the answer out, acknowledging what the client took (the
     guest sends at most its window ahead, so a slow or stalled client never makes this server buffer more)."""
@@ -148,10 +169,10 @@ async def _relay(sandbox: LocalSandbox, port: int, prefix: str, conn: h11.Connec
                 if isinstance(event, h11.Response):
                     out = []
                     for name, value in event.headers:
-                        if name.lower() in (_HOP_BY_HOP - {b"content-length"}) | _PRIVATE_RESPONSE:
+                        if name.lower() in (_HOP_BY_HOP - {b"content-length"}) | _BEYOND_ORIGIN:
                             continue
-                        if name.lower() == b"location" and value.startswith(b"/"):
-                            value = prefix.encode() + value
+                        if name.lower() == b"set-cookie" and not own_cookie(value, hostname):
+                            continue
                         out.append((name, value))
                     await send({"type": "http.response.start", "status": event.status_code, "headers": out})
                     started = True

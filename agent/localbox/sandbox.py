@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroups, jail, launcher, scratch
+from . import capabilities, cgroups, jail, launcher, scratch
 from .channel import GuestChannel
 from .egress import EgressProxy, receive_listener
 from .egress_policy import EgressPolicy
@@ -24,7 +24,7 @@ JAIL_ENV = {
     "USER": "user",
     "LOGNAME": "user",
     "SHELL": "/bin/bash",
-    "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+    "PATH": "/home/user/.local/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",  # ~/.local: pip's user installs
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "MPLBACKEND": "Agg",
@@ -104,7 +104,7 @@ class LocalSandbox:
                 except Exception:
                     pass
             await self.kill()
-            raise jail.JailUnavailable(
+            raise capabilities.JailUnavailable(
                 f"the sandbox jail did not start: {stderr.decode(errors='replace').strip() or exc}"
             ) from None
         ctx = await self.new_context("python", self.home)

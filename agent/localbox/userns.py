@@ -8,7 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from .jail import JAIL_GID, JAIL_UID, JailUnavailable
+from .capabilities import JailUnavailable
+from .jail import JAIL_GID, JAIL_UID
 
 HOST_UID_BASE = 3_000_000_000  # sandbox users of a root server: HOST_UID_BASE + random, never a real account
 HOST_UID_SPAN = 1 << 24

@@ -107,3 +107,14 @@ def output_text(execution: Any) -> str:
         parts += [execution.error.name, execution.error.value, execution.error.traceback]
     parts += [r.text or "" for r in execution.results]
     return "".join(parts)
+
+
+def preview_get(url: str, **kwargs: Any) -> httpx.Response:
+    """GET a preview URL (`http://<port>-<sandbox id>.localhost:<server port>/...`) as the documented fallback for
+    clients that cannot resolve `*.localhost` does it: connect to the server's loopback address, name the host."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Host": parts.netloc, **kwargs.pop("headers", {})}
+    target = urllib.parse.urlunsplit(("http", f"127.0.0.1:{parts.port}", parts.path or "/", parts.query, ""))
+    return httpx.get(target, headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)

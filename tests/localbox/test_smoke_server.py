@@ -18,6 +18,7 @@ import pytest
 from e2b_code_interpreter import Sandbox
 
 from agent.localbox import LocalboxUnavailable, LocalServer, start_server
+from tests.localbox.helpers import preview_get
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,20 +160,17 @@ def test_preview_reaches_a_web_server_inside_the_sandbox(localbox: LocalServer, 
     sandbox.files.write("site/index.html", "<h1>preview works</h1>")
     sandbox.commands.run("cd site && python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &", timeout=30)
     url = localbox.preview_url(sandbox.sandbox_id, 8000)
-    assert url and url.startswith(localbox.url + "/preview/")
-    with httpx.Client() as client:
-        body = ""
-        for _ in range(50):  # the server needs a moment to start listening
-            response = client.get(url)
-            if response.status_code == 200:
-                body = response.text
-                break
-            time.sleep(0.2)
-        assert "preview works" in body
-        wrong_secret = url.replace(url.split("/")[5], "0" * 32)
-        assert client.get(wrong_secret).status_code == 404
-        nothing = localbox.preview_url(sandbox.sandbox_id, 8001)
-        assert client.get(nothing).status_code == 502
+    assert url == f"http://{sandbox.get_host(8000)}/"
+    body = ""
+    for _ in range(50):  # the server needs a moment to start listening
+        response = preview_get(url)
+        if response.status_code == 200:
+            body = response.text
+            break
+        time.sleep(0.2)
+    assert "preview works" in body
+    assert preview_get(url.replace(sandbox.sandbox_id, "lb" + "0" * 16)).status_code == 404
+    assert preview_get(localbox.preview_url(sandbox.sandbox_id, 8001)).status_code == 502
     assert localbox.preview_url("no-such-sandbox", 8000) is None
 
 

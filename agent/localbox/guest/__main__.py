@@ -12,14 +12,15 @@ import sys
 if not __package__:
     sys.path[0] = os.path.dirname(os.path.abspath(sys.path[0]))
     from guest.daemon import main
-    from guest.privileges import become_sandbox_user, forbid_tracing, limit_self
+    from guest.privileges import become_sandbox_user, forbid_tracing, limit_self, prepare_home
 else:
     from .daemon import main
-    from .privileges import become_sandbox_user, forbid_tracing, limit_self
+    from .privileges import become_sandbox_user, forbid_tracing, limit_self, prepare_home
 
 if len(sys.argv) >= 4:
     limit_self(int(sys.argv[2]), int(sys.argv[3]))
 become_sandbox_user()
+prepare_home()
 forbid_tracing()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 asyncio.run(main(int(sys.argv[1]), int(sys.argv[4]) if len(sys.argv) >= 5 else 0))

@@ -74,3 +74,16 @@ def _clear_inheritable_capabilities(libc) -> None:
 
     nothing = (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3 uses two 32-bit words per set
     libc.capset(ctypes.byref(Header(0x20080522, 0)), nothing)
+
+
+def prepare_home() -> None:
+    """Create the user site (where `pip install` puts packages inside a jail; see pythonenv.py on the host) now,
+    as the sandbox user: Python adds it to sys.path only if it exists when Python starts, and the kernel starts
+    before anything is installed."""
+    import site
+
+    for path in (site.getusersitepackages(), os.path.join(site.getuserbase(), "bin")):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:
+            pass
