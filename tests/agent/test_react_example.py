@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 import urllib.request
 
 from agent.events import SandboxStatus
@@ -101,7 +102,11 @@ def test_react_counter_app_installs_from_npm_serves_and_counts_in_the_preview(cl
 
 
 def fetch_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as response:
+    """Python does not resolve the preview's `<port>-<id>.localhost` name here (browsers do): the documented
+    fallback sends the request to the server's loopback address with that Host header."""
+    parts = urllib.parse.urlsplit(url)
+    request = urllib.request.Request(f"http://127.0.0.1:{parts.port}{parts.path}", headers={"Host": parts.netloc})
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
