@@ -115,6 +115,7 @@ def build_demo(
                     chatbot=memoize_postprocess(gr.Chatbot(
                         value=history,
                         label="Chat",
+                        elem_id="chatbot",
                         scale=1,
                         min_height=600,
                         buttons=["copy"],
