@@ -15,6 +15,8 @@ Inside the jail:
   directory at start, so a kernel already running sees packages installed later.
 - The base interpreter's own site-packages directories (Debian's `dist-packages`) are hidden behind empty
   read-only directories: the sandbox gets the project's packages and its own, not whatever the host installed.
+- `bin/sudo` says plainly that there is no root here (the host's sudo, if any, would fail with a cryptic message
+  about setuid and nosuid mounts), and what to do instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from .capabilities import JailUnavailable
 
 JAIL_VENV = "/opt/venv"
 JAIL_PYTHON = f"{JAIL_VENV}/bin/python"
+NO_SUDO = """#!/bin/sh
+echo "sudo: not available in this sandbox: everything runs as 'user' and there is no root. Python packages install \
+with pip (into ~/.local), npm packages into the project folder; system packages (apt) cannot be installed." >&2
+exit 1
+"""
 _ASK_BASE = ("import json, site, sys; print(json.dumps({'prefix': sys.prefix, 'version': '%d.%d' % "
              "sys.version_info[:2], 'executable': sys.executable, 'site': site.getsitepackages()}))")
 
@@ -89,6 +96,8 @@ def write_layout(root: Path, python: SandboxPython) -> None:
     bin_dir.mkdir()
     for name in ("python", "python3", f"python{python.version}"):
         (bin_dir / name).symlink_to(python.executable)
+    (bin_dir / "sudo").write_text(NO_SUDO)
+    (bin_dir / "sudo").chmod(0o755)
     host_pythons = {str(python.venv / "bin" / n) for n in ("python", "python3", f"python{python.version}")}
     for script in sorted((python.venv / "bin").iterdir()):
         if script.name in host_pythons or not script.is_file() or script.is_symlink():
