@@ -97,10 +97,14 @@ class _PatchPilOnImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-shell = get_ipython()
-shell.display_formatter.formatters["e2b/data"] = DataFrameColumns(parent=shell.display_formatter)
-shell.display_formatter.formatters["e2b/chart"] = FigureChart(parent=shell.display_formatter)
-if "PIL.Image" in sys.modules:
-    _patch_pil_image(sys.modules["PIL.Image"])
-else:
-    sys.meta_path.insert(0, _PatchPilOnImport())
+def install(shell) -> None:
+    shell.display_formatter.formatters["e2b/data"] = DataFrameColumns(parent=shell.display_formatter)
+    shell.display_formatter.formatters["e2b/chart"] = FigureChart(parent=shell.display_formatter)
+    if "PIL.Image" in sys.modules:
+        _patch_pil_image(sys.modules["PIL.Image"])
+    else:
+        sys.meta_path.insert(0, _PatchPilOnImport())
+
+
+if get_ipython() is not None:  # in a kernel; imported anywhere else, this file does nothing
+    install(get_ipython())
