@@ -64,6 +64,30 @@ def test_the_proxy_settings_are_in_every_sandbox_process(sandbox) -> None:
     assert execution.text == PROXY
 
 
+HOLD_CONNECTIONS = """
+import socket, time
+held = [socket.create_connection(("127.0.0.1", 3128)) for _ in range(100)]  # silent: each holds a slot
+time.sleep(0.5)
+extra = socket.create_connection(("127.0.0.1", 3128))
+extra.sendall(b"CONNECT pypi.org:443 HTTP/1.1\\r\\n\\r\\n")
+print("extra:", extra.recv(200).split(b"\\r\\n")[0].decode())
+for s in held:
+    s.close()
+time.sleep(0.5)
+again = socket.create_connection(("127.0.0.1", 3128))
+again.sendall(b"CONNECT pypi.org:443 HTTP/1.1\\r\\n\\r\\n")
+print("again:", again.recv(200).split(b"\\r\\n")[0].decode())
+"""
+
+
+def test_a_sandbox_cannot_hold_more_than_its_share_of_proxy_connections(sandbox) -> None:
+    sandbox.files.write("hold.py", HOLD_CONNECTIONS)
+    code, out = run(sandbox, "python3 hold.py", timeout=120)
+    assert code == 0, out
+    assert "extra: HTTP/1.1 429 " in out and "too many connections" in out, out
+    assert "again: HTTP/1.1 200 " in out, out
+
+
 @pytest.fixture(scope="module")
 def open_server() -> Iterator[LocalServer]:
     """A server whose sandboxes may reach any public address: only the address rules stand in the way."""
