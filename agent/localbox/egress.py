@@ -200,7 +200,10 @@ class EgressProxy:
         if method == "CONNECT":
             host, port = _split_authority(target, default_port=None)
             return method, host, port, b""
-        url = urlsplit(target)
+        try:
+            url = urlsplit(target)
+        except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+            raise Refused(400, "the sandbox's web proxy could not read this URL") from None
         if url.scheme != "http" or not url.netloc:
             raise Refused(400, "this is the sandbox's web proxy: send it absolute http:// URLs or CONNECT requests")
         host, port = _split_authority(url.netloc.rpartition("@")[2], default_port=80)

@@ -152,16 +152,6 @@ class EgressPolicy:
     extra_domains: tuple[str, ...] = ()
     host_networks: frozenset[IPNetwork] = field(default_factory=frozenset)  # local_networks()
 
-    @property
-    def summary(self) -> str:
-        """What a sandbox can reach, in plain words (logged at start, documented in the system prompt)."""
-        if self.mode is InternetMode.OFF:
-            return "no internet access"
-        if self.mode is InternetMode.ALL:
-            return "public internet addresses (never this machine or private networks)"
-        extra = f" and {', '.join(self.extra_domains)}" if self.extra_domains else ""
-        return f"package registries only (PyPI, npm, Debian){extra}"
-
     def allows_name(self, name: str) -> bool:
         if self.mode is InternetMode.ALL:
             return True

@@ -204,6 +204,8 @@ def test_unknown_names_and_bad_requests_get_plain_errors() -> None:
         assert head.startswith(b"HTTP/1.1 400 ")
         head, _, _ = await exchange(port, b"CONNECT pypi.org HTTP/1.1\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 400 ")
+        head, _, _ = await exchange(port, b"GET http://[::1/x HTTP/1.1\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ")
 
     run_proxy(EgressPolicy(InternetMode.REGISTRIES), world, body)
 
