@@ -158,7 +158,8 @@ def test_env_example_sets_no_key_and_names_the_default_model(tmp_path):
 def _app(env_changes: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "E2B_", "GRADIO_"))}
     env.update(AGENT_ENV_FILE="", AGENT_SANDBOX="local", PYTHONUNBUFFERED="1", ANTHROPIC_API_KEY="test-key",
-               GRADIO_ANALYTICS_ENABLED="False", **env_changes)
+               GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=os.environ["GRADIO_TEMP_DIR"],  # the run's own
+               **env_changes)
     try:
         return subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=timeout)
@@ -310,10 +311,10 @@ def test_setup_shows_pips_progress_while_installing(tmp_path):
     fake.chmod(0o755)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("bwrap",):  # present, so setup installs no Debian package
+    for tool in ("bwrap", "node", "npm", "git", "apt-get", "sudo"):  # present, so setup installs no Debian package
         (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
         (bin_dir / tool).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHON": str(fake)}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHON": str(fake), "SANDBOX_PYTHON": str(fake)}
     proc = subprocess.run(["bash", "scripts/setup.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -45,11 +45,13 @@ def test_third_party_warnings_about_their_own_code_are_not_shown(tmp_path):
     assert "1 passed" in proc.stdout and "warning" not in proc.stdout.lower(), proc.stdout
 
 
-def test_browser_test_harness_removes_its_temp_folder(tmp_path):
+def test_test_runs_remove_their_temp_folders(tmp_path):
+    """A browser harness test, and one that starts app.py in a subprocess (Gradio makes its cache folder there)."""
     run_tmp = tmp_path / "tmp"
     run_tmp.mkdir()
-    proc = _pytest(["tests/browser/test_webui_units.py", "-k", "sandbox_line_and_usage_line"], run_tmp)
+    proc = _pytest(["tests/browser/test_webui_units.py", "tests/agent/test_newcomer_fixes.py",
+                    "-k", "sandbox_line_and_usage_line or busy_port"], run_tmp)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 passed" in proc.stdout, proc.stdout
+    assert "2 passed" in proc.stdout, proc.stdout
     left = sorted(p.name for p in run_tmp.iterdir())
     assert left == [], f"the test run left these in its temp folder: {left}"
