@@ -44,7 +44,7 @@ from agent.events import (
     ToolOutput,
     ToolRunning,
 )
-from agent.presenter import TURN_FAILED, duration, end_note, size, tool_summary
+from agent.presenter import TURN_FAILED, duration, end_note, in_terminal, size, step_title
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 FAILED_ENDINGS = (StopReason.ERROR, StopReason.TOOL_LIMIT)  # exit status 1, the sentence on stderr
@@ -76,6 +76,7 @@ class PlainPrinter:
         self.in_thinking = False
         self.color = out.isatty()
         self.streamed: set[str] = set()  # tool call ids whose output was printed live
+        self.inputs: dict[str, dict] = {}  # tool call id -> its input, for the finished line's title
 
     def _write(self, text: str) -> None:
         if text:
@@ -103,7 +104,8 @@ class PlainPrinter:
                 self._line(self._dim("(thinking)"))
             self._write(self._dim(ev.text))
         elif isinstance(ev, ToolRunning):  # (ToolStarted is not printed: the summary needs the full input)
-            self._line(f"▶ {ev.name}: {tool_summary(ev.name, ev.input, limit=CLI_SUMMARY_CHARS)}")
+            self.inputs[ev.id] = ev.input
+            self._line(f"▶ {step_title(ev.name, ev.input, finished=False, limit=CLI_SUMMARY_CHARS)}")
         elif isinstance(ev, ToolOutput):
             self.streamed.add(ev.id)
             for line in ev.text.splitlines() or [""]:
@@ -115,7 +117,8 @@ class PlainPrinter:
                            for i, a in enumerate(r.artifacts, 1))
             first = r.output.strip().splitlines()[-1] if r.is_error and r.output.strip() else ""
             tail = f" — {first[:200]}" if first else ""
-            self._line(f"{mark} {ev.name} ({duration(ev.duration)}){arts}{tail}")
+            title = step_title(ev.name, self.inputs.pop(ev.id, {}), finished=True, limit=CLI_SUMMARY_CHARS)
+            self._line(f"{mark} {title} ({duration(ev.duration)}){arts}{tail}")
             if r.full_output is not None and r.full_output != r.output and ev.id not in self.streamed:
                 self._line(self._dim(f"  │ {self._save_full(ev.id, r.full_output)}"))
         elif isinstance(ev, SandboxStatus):
@@ -126,11 +129,13 @@ class PlainPrinter:
                 self._write("\n")
             self.err.write(ev.message.replace("\n", " ").strip() + "\n")
             self.err.flush()
+        elif isinstance(ev, Error) and ev.final and ev.detail:  # the terminal is the operator's: say the detail
+            self._line(self._dim(f"[details: {ev.detail}]"))
         elif isinstance(ev, Error) and not ev.final:  # the turn goes on (sandbox trouble); Done words the ending
             self._line(self._dim(f"[{ev.message}]"))
         elif isinstance(ev, Done):
             if ev.stop_reason not in FAILED_ENDINGS and ev.stop_reason != StopReason.CANCELLED and end_note(ev):
-                self._line(self._dim(f"[{end_note(ev)}]"))  # e.g. cut off at the output limit: said once, here
+                self._line(self._dim(f"[{in_terminal(end_note(ev))}]"))  # e.g. cut off at the output limit: said once, here
             if not self.at_line_start:
                 self._write("\n")
 
@@ -238,9 +243,9 @@ async def _run_turn(session, prompt: str, show, outcome: _Outcome) -> None:
             show(ev)
             if isinstance(ev, Done):
                 if ev.stop_reason == StopReason.CANCELLED:
-                    outcome.status, outcome.error = EXIT_INTERRUPTED, end_note(ev)
+                    outcome.status, outcome.error = EXIT_INTERRUPTED, in_terminal(end_note(ev))
                 elif ev.stop_reason in FAILED_ENDINGS:
-                    outcome.status, outcome.error = EXIT_FAILED, end_note(ev) or TURN_FAILED
+                    outcome.status, outcome.error = EXIT_FAILED, in_terminal(end_note(ev)) or TURN_FAILED
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)

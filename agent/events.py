@@ -238,6 +238,7 @@ class Error(_Event):
     retrying: bool = False
     retry_after: float | None = None
     final: bool = False
+    detail: str = ""  # for whoever runs the app (settings, status codes): logged; shown only on a local page
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ErrorKind(self.kind))

@@ -20,6 +20,8 @@ import httpx2
 
 from agent.events import ErrorKind
 
+# The one way to start over, named as the page's button says it (the CLI reads it as starting again).
+NEW_CHAT = "Press New chat to start a fresh conversation."
 MAX_SILENT_WAIT_S = 20.0  # the longest wait (server-requested or a silent server) before the person hears of it
 
 
@@ -33,6 +35,7 @@ class Failure:
     message: str
     transient: bool  # worth retrying (when nothing of this request was shown yet)
     retry_after: float | None = None
+    detail: str = ""  # for whoever runs the app (log; a local page's "details" line): settings, status codes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ErrorKind(self.kind))
@@ -110,49 +113,57 @@ def describe_api_failure(exc: BaseException, model: str, *, mid_stream: bool = F
         if in_stream:
             return Failure("timeout", "Claude stopped answering in the middle of the reply. Send your message "
                            "again.", transient=True)
-        return Failure("timeout", "Claude did not answer in time. Try again in a moment.", transient=True)
+        return Failure("timeout", "Claude did not answer in time. Send your message again in a moment.",
+                       transient=True, detail="The request to the Anthropic API timed out.")
     if isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError)):
         if in_stream:
             return DROPPED
-        return Failure("connection", "Could not reach Claude's API (the connection failed). Check the network "
-                       "or ANTHROPIC_BASE_URL, then try again.", transient=True)
+        return Failure("connection", "Could not reach Claude. Check your internet connection, then send your "
+                       "message again.", transient=True,
+                       detail="Connecting to the Anthropic API failed: check the network and ANTHROPIC_BASE_URL.")
     if isinstance(exc, anthropic.APIStatusError):
         etype, emsg = _error_type_and_message(exc)
         status = exc.status_code
         if status == 401 or etype == "authentication_error":
-            return Failure("auth", "Claude rejected the API key (401). Check ANTHROPIC_API_KEY or the key in "
-                           "Settings.", transient=False)
+            return Failure("auth", "Claude did not accept the API key. If you pasted your own key under "
+                           "Settings, check it there; otherwise tell whoever runs this page.", transient=False,
+                           detail="401 authentication_error: check ANTHROPIC_API_KEY (or the key pasted in Settings).")
         if status == 403 or etype == "permission_error":
-            return Failure("auth", f"This API key is not allowed to use {model} (403). Pick another model or "
-                           "check the key's permissions in the Anthropic console.", transient=False)
+            return Failure("auth", f"This API key may not use the model {model}. Pick another model under "
+                           "Settings.", transient=False,
+                           detail="403 permission_error: check the key's permissions in the Anthropic console.")
         if status == 429 or etype == "rate_limit_error":
             wait = _retry_after(exc)
-            return Failure("rate_limit", f"Claude's API is rate-limiting this key (429). {_wait_words(wait)}, "
-                           "then send your message again.", transient=_may_wait(wait), retry_after=wait)
+            return Failure("rate_limit", f"Claude has had too many requests from this key. {_wait_words(wait)}, "
+                           "then send your message again.", transient=_may_wait(wait), retry_after=wait,
+                           detail="429 rate_limit_error from the Anthropic API.")
         if status == 529 or etype == "overloaded_error":
             wait = _retry_after(exc)
-            return Failure("overloaded", "Claude is overloaded right now (529). Wait a minute and send your "
-                           "message again.", transient=_may_wait(wait), retry_after=wait)
+            return Failure("overloaded", "Claude is overloaded right now. Wait a minute and send your "
+                           "message again.", transient=_may_wait(wait), retry_after=wait,
+                           detail="529 overloaded_error from the Anthropic API.")
         if status == 404 or etype == "not_found_error":
-            return Failure("bad_request", f"The model {model} was not found (404). Pick another model.",
-                           transient=False)
+            return Failure("bad_request", f"The model {model} is not available. Pick another model under "
+                           "Settings.", transient=False, detail=f"404 not_found_error for the model id {model}.")
         if status == 413 or etype == "request_too_large":
             return Failure("bad_request", "This conversation (with its files and outputs) is too large to send. "
-                           "Start a new chat.", transient=False)
+                           f"{NEW_CHAT}", transient=False, detail="413 request_too_large from the Anthropic API.")
         if status == 400 or etype == "invalid_request_error":
             if "too long" in emsg.lower() or "context" in emsg.lower() and "limit" in emsg.lower():
-                return Failure("bad_request", "This conversation is too long for the model. Start a new chat "
-                               "(the sandbox and its files can stay).", transient=False)
-            detail = f" ({scrub(emsg)})" if emsg else ""
-            return Failure("bad_request", f"Claude's API refused the request as invalid{detail}. Start a new "
-                           "chat if this keeps happening.", transient=False)
+                return Failure("bad_request", f"This conversation is too long for the model. {NEW_CHAT}",
+                               transient=False, detail=f"400 invalid_request_error: {scrub(emsg)}")
+            return Failure("bad_request", f"Claude could not take this request. Send your message again; if this "
+                           f"keeps happening, {NEW_CHAT[0].lower()}{NEW_CHAT[1:]}", transient=False,
+                           detail=f"400 invalid_request_error: {scrub(emsg)}" if emsg else "400 invalid_request_error")
         if status == 408:
-            return Failure("timeout", "Claude did not answer in time (408). Try again in a moment.",
-                           transient=True)
+            return Failure("timeout", "Claude did not answer in time. Send your message again in a moment.",
+                           transient=True, detail="408 from the Anthropic API.")
         if status >= 500 or etype == "api_error" or status in (200, 409):
             wait = _retry_after(exc)
-            return Failure("server", "Claude's API had an internal error. Send your message again in a moment.",
-                           transient=_may_wait(wait), retry_after=wait)
-        return Failure("server", f"Claude's API answered with an error (HTTP {status}). Try again in a moment.",
-                       transient=False)
-    return Failure("server", "Something went wrong while talking to Claude. Try again.", transient=False)
+            return Failure("server", "Claude had a problem on its side. Send your message again in a moment.",
+                           transient=_may_wait(wait), retry_after=wait, detail=f"HTTP {status} ({etype or 'error'}) "
+                           "from the Anthropic API.")
+        return Failure("server", "Claude answered with an error. Send your message again in a moment.",
+                       transient=False, detail=f"HTTP {status} ({etype or 'error'}) from the Anthropic API.")
+    return Failure("server", "Something went wrong while talking to Claude. Send your message again.",
+                   transient=False, detail=f"Unexpected {type(exc).__name__} from the Anthropic SDK.")

@@ -215,8 +215,9 @@ class AgentLoop:
                     raise
                 await self._close_partial(reply, "Not run: Claude's reply was cut off by an error.")
                 self.failure = failure.message
+                log.warning("the model request failed: %s", failure.detail or failure.message)
                 self.emit(Error(kind=failure.kind, message=failure.message, retry_after=failure.retry_after,
-                                final=True))
+                                final=True, detail=failure.detail))
                 return None
             self._account(reply)
             append_assistant(self.messages, reply.content())

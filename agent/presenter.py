@@ -10,10 +10,12 @@ UI toolkit.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from agent.events import Done, StopReason
+from agent.failures import NEW_CHAT
 from agent.tools.registry import Display, defined_tool
 
 SUMMARY_CHARS = 60
@@ -46,6 +48,46 @@ def lang_for_path(path: str) -> str:
     """The code-block language for a file name ("" when unknown)."""
     dot = path.rfind(".")
     return LANGS.get(path[dot:].lower(), "") if dot >= 0 else ""
+
+
+# How a language argument reads in a title ("Ran Python code"); other values are shown as they are.
+LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "js": "JavaScript", "bash": "Bash", "sh": "shell",
+                  "typescript": "TypeScript", "r": "R", "java": "Java"}
+# Folder arguments that mean the workspace itself read as nothing ("Looked at the files in the workspace").
+_WORKSPACE_VALUES = {".", "./", "~", "/home/user", "/home/user/"}
+_OPTIONAL = re.compile(r"\[([^\[\]|]*)(?:\|([^\[\]]*))?\]")
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def step_title(name: str, tool_input: dict[str, Any], *, finished: bool, limit: int = SUMMARY_CHARS) -> str:
+    """A tool call's title in plain words (plain text, one line), from its ``Display.doing`` / ``done`` template.
+
+    "Ran a command: npm install react", "Wrote counter-app/index.html", "Running Python code". A tool without
+    templates reads as its name and summary ("Web search: cats"), so any tool gets a title without being named
+    here.
+    """
+    d = hints(name)
+    template = d.done if finished else d.doing
+    if not template:
+        summary = tool_summary(name, tool_input, limit)
+        words = name.replace("_", " ").strip().capitalize() or "A tool"
+        return f"{words}: {summary}" if summary else words
+
+    def value(arg: str) -> str:
+        raw = _arg(name, tool_input, arg)
+        text = one_line("" if raw is None else str(raw), limit)
+        if arg == d.language_arg:
+            text = LANGUAGE_NAMES.get(text.lower(), text)
+        return "" if text in _WORKSPACE_VALUES else text
+
+    def optional(match: re.Match[str]) -> str:
+        present, absent = match.group(1), match.group(2) or ""
+        if all(value(arg) for arg in _FIELD.findall(present)):
+            return present
+        return absent
+
+    filled = _OPTIONAL.sub(optional, template)
+    return one_line(_FIELD.sub(lambda m: value(m.group(1)), filled), limit * 2)
 
 
 def tool_summary(name: str, tool_input: dict[str, Any], limit: int = SUMMARY_CHARS) -> str:
@@ -133,10 +175,12 @@ def tool_diff(name: str, tool_input: dict[str, Any], max_lines: int = 400) -> st
 
 
 def duration(seconds: float) -> str:
-    """A duration in plain words: "0.4 s", "12 s", "3 min 5 s"."""
-    if seconds < 10:
+    """A duration in one format everywhere: "0.04 s", "1.2 s", "12 s", "2 min 5 s"."""
+    if seconds < 0.095:
+        return f"{max(seconds, 0.01):.2f} s"
+    if seconds < 9.95:
         return f"{seconds:.1f} s"
-    if seconds < 60:
+    if seconds < 59.5:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest} s" if rest else f"{minutes} min"
@@ -153,7 +197,7 @@ _END_WORDS: dict[StopReason, str] = {
     StopReason.MAX_TOKENS: "The reply was cut off at the length limit. Say \"continue\" to go on.",
     StopReason.TOOL_LIMIT: "Stopped after the maximum number of tool steps for one message.",
     StopReason.REFUSAL: "The model declined to answer.",
-    StopReason.CONTEXT_FULL: "The conversation is too long for the model. Start a new chat.",
+    StopReason.CONTEXT_FULL: f"The conversation is too long for the model. {NEW_CHAT}",
     StopReason.CANCELLED: "Stopped.",
 }
 TURN_FAILED = "The turn failed."  # for a failure whose Done carries no sentence (the error was shown before it)
@@ -168,3 +212,8 @@ def end_note(done: Done) -> str:
     if done.stop_reason in (StopReason.END_TURN, StopReason.STOP_SEQUENCE):
         return done.message
     return done.message or _END_WORDS.get(done.stop_reason, "")
+
+
+def in_terminal(text: str) -> str:
+    """A sentence written for the page, said for the terminal: there the way to start over is to run it again."""
+    return text.replace(NEW_CHAT, "Start `python -m agent` again for a fresh conversation.")

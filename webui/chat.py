@@ -28,6 +28,7 @@ from typing import Any
 
 import gradio as gr
 
+from agent.config import is_public
 from agent.events import Done, SandboxStatus, ToolFinished, UsageUpdate
 from agent.turn import Turn
 from webui.limits import InputLimits, model_problem
@@ -81,6 +82,7 @@ class ChatController:
         self.limits = limits
         self.min_interval = min_interval
         self.early_start = early_start
+        self.show_details = not is_public()  # operator details under an error: on the operator's machine only
         # Per tab (session hash): the turn start_early started and no handler adopted yet, and the last message
         # a handler took on (so a start_early that arrives after its handler never runs the message twice).
         self._started: dict[str, StartedTurn] = {}
@@ -158,7 +160,7 @@ class ChatController:
                 started.turn.cancel()
             session.apply_settings(settings)
             turn = await self._start(session, text, files, mark[0])
-        renderer = TurnRenderer(session.artifacts)
+        renderer = TurnRenderer(session.artifacts, show_details=self.show_details)
         pacer = Pacer(min_interval=self.min_interval)
         status_dirty = True
         port_dirty = False  # a tool finished: its output may name the port a web server listens on

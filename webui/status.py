@@ -42,14 +42,18 @@ def sandbox_line(status: SandboxStatus | None, kind: str, now: float | None = No
 
 
 def usage_line(usage: Usage | None) -> str:
+    """One short phrase, "≈ $0.04 so far"; the token counts behind it fold out on a click (details on demand)."""
     if usage is None or (usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens) == 0:
-        return "**Usage:** nothing yet"
-    parts = [f"{usage.input_tokens:,} in", f"{usage.output_tokens:,} out"]
+        return "Nothing spent yet"
+    cost = "< $0.01" if usage.cost_usd < 0.005 else f"≈ ${usage.cost_usd:,.2f}"
+    parts = [f"{usage.input_tokens:,} tokens read", f"{usage.output_tokens:,} written"]
     if usage.cache_read_tokens:
-        parts.append(f"{usage.cache_read_tokens:,} cache read")
+        parts.append(f"{usage.cache_read_tokens:,} re-read from the cache")
     if usage.cache_write_tokens:
-        parts.append(f"{usage.cache_write_tokens:,} cache write")
-    return f"**Usage:** {' · '.join(parts)} tokens · ≈ ${usage.cost_usd:.4f}"
+        parts.append(f"{usage.cache_write_tokens:,} stored in the cache")
+    detail = " · ".join(parts)
+    return (f"<details><summary>{cost} so far</summary>\n\n{detail} (estimated ${usage.cost_usd:.4f} in US dollars "
+            "at the model's list price)</details>")
 
 
 def notices(missing_key: str | None, sandbox_problem: str | None, on_spaces: bool) -> str:

@@ -16,7 +16,8 @@ _BINARY = {"png": "image/png", "jpeg": "image/jpeg"}
 _TEXTUAL = {"svg": "image/svg+xml", "html": "text/html"}
 
 
-@tool(display=Display(title="language", code="code", language_arg="language"))
+@tool(display=Display(title="language", code="code", language_arg="language",
+                     doing="Running[ {language}] code", done="Ran[ {language}] code"))
 async def execute_code(
     ctx: ToolContext,
     code: Annotated[NonBlank, "The code to run."],

@@ -15,7 +15,8 @@ BACKGROUND_WATCH_S = 3.0
 START_GRACE_S = 10.0  # how long a stopped tool waits for its command to have started, so it can kill it
 
 
-@tool(display=Display(title="command", code="command", language="bash", prefix="$ "))
+@tool(display=Display(title="command", code="command", language="bash", prefix="$ ",
+                     doing="Running a command[: {command}]", done="Ran a command[: {command}]"))
 async def run_command(
     ctx: ToolContext,
     command: Annotated[NonBlank, "The bash command line."],

@@ -14,7 +14,8 @@ from agent.tools.registry import Display, ToolContext, tool
 MAX_EDIT_BYTES = 20_000_000
 
 
-@tool(display=Display(title="path", path="path", diff=("old_text", "new_text")))
+@tool(display=Display(title="path", path="path", diff=("old_text", "new_text"),
+                     doing="Editing[ {path}| a file]", done="Edited[ {path}| a file]"))
 async def edit_file(
     ctx: ToolContext,
     path: Annotated[NonBlank, "File path, e.g. src/App.jsx (relative paths are under /home/user)."],

@@ -17,7 +17,8 @@ _IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".svg": "image/svg+xml"}
 
 
-@tool(display=Display(title="path", path="path", code="content", language_from_path="path"))
+@tool(display=Display(title="path", path="path", code="content", language_from_path="path",
+                     doing="Writing[ {path}| a file]", done="Wrote[ {path}| a file]"))
 async def write_file(
     ctx: ToolContext,
     path: Annotated[NonBlank, "File path, e.g. src/App.jsx or /home/user/data.csv"],
@@ -31,7 +32,7 @@ async def write_file(
     return f"Wrote {len(content.encode())} bytes to {where}"
 
 
-@tool(display=Display(title="path", path="path"))
+@tool(display=Display(title="path", path="path", doing="Reading[ {path}| a file]", done="Read[ {path}| a file]"))
 async def read_file(ctx: ToolContext, path: Annotated[NonBlank, "File path."]) -> ToolResult:
     """Read a file from the sandbox. Relative paths are under /home/user. Long files are shortened."""
     where = sandbox_path(path)
@@ -54,7 +55,8 @@ async def read_file(ctx: ToolContext, path: Annotated[NonBlank, "File path."]) -
     return ctx.result(text if text else f"({where} is empty)")
 
 
-@tool(display=Display(title="path"))
+@tool(display=Display(title="path", doing="Looking at the files in[ {path}| the workspace]",
+                     done="Looked at the files in[ {path}| the workspace]"))
 async def list_files(
     ctx: ToolContext, path: Annotated[str | None, "Folder path; defaults to /home/user."] = None,
 ) -> ToolResult:

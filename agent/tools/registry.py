@@ -49,6 +49,10 @@ class Display:
     ``code``: shown as a code block, after ``prefix``, in ``language`` / the language ``language_arg`` names /
     the language of ``language_from_path``'s file extension. ``path``: shown as a file name above the code.
     ``diff``: two arguments (old, new text) shown as a diff.
+    ``doing`` / ``done``: the step's title in plain words while the call runs / once it ended, e.g.
+    ``"Ran a command[: {command}]"``: ``{arg}`` is an argument's value (its default once input arrived; a
+    language argument reads "Python"); ``[...]`` is left out while an argument in it is empty, and
+    ``[A|B]`` reads B then. Without them a step is titled with the tool's name and its ``title`` argument.
     """
 
     title: str | None = None
@@ -59,6 +63,8 @@ class Display:
     prefix: str = ""
     path: str | None = None
     diff: tuple[str, str] | None = None
+    doing: str = ""
+    done: str = ""
 
 
 ToolFunction = Callable[..., Awaitable["ToolResult | str"]]

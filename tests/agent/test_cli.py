@@ -101,7 +101,7 @@ def test_plain_mode_prints_text_and_tool_steps(claude, tmp_path):
     proc = _cli(claude, tmp_path, "say hi with a command")
     assert proc.returncode == 0, _show(proc)
     assert "All good here." in proc.stdout, _show(proc)
-    assert "run_command" in proc.stdout and "hello-from-tool" in proc.stdout, _show(proc)
+    assert "Ran a command: echo hello-from-tool" in proc.stdout and "hello-from-tool" in proc.stdout, _show(proc)
     assert "Traceback" not in proc.stdout + proc.stderr
 
 

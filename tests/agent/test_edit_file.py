@@ -92,6 +92,6 @@ def test_utf8_text_is_replaced_exactly(box):
 def test_the_page_shows_the_change_as_a_diff():
     step = render_events([ToolRunning("t1", "edit_file", {"path": "app.py", "old_text": "x = 1\ny = 2",
                                                            "new_text": "x = 1\ny = 3"})])[0]
-    assert step.metadata["title"] == "edit\\_file · app\\.py", step.metadata
+    assert step.metadata["title"] == "Editing app\\.py", step.metadata
     assert step.content.startswith(inline_code("app.py")), step.content
     assert "```diff\n" in step.content and "-y = 2\n+y = 3" in step.content, step.content

@@ -93,14 +93,14 @@ def test_a_tool_added_as_the_docs_show_is_offered_run_and_rendered(claude):
     assert sent and result_text(sent[0]) == "HELLO HELLO HELLO" and not sent[0].get("is_error"), sent
 
     step = render_events(turn.events)[0]
-    assert step.metadata["title"] == "shout · hello", step.metadata
+    assert step.metadata["title"] == "Shout\\: hello", step.metadata  # no templates: its name, plainly
     assert "```text\nhello\n```" in step.content and "HELLO HELLO HELLO" in step.content, step.content
 
     out = io.StringIO()
     printer = PlainPrinter(out, err=io.StringIO())
     for ev in turn.events:
         printer.show(ev)
-    assert "▶ shout: hello" in out.getvalue() and "✓ shout" in out.getvalue(), out.getvalue()
+    assert "▶ Shout: hello" in out.getvalue() and "✓ Shout: hello" in out.getvalue(), out.getvalue()
 
 
 def test_the_example_in_the_docs_works_as_written():

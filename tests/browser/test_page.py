@@ -109,7 +109,7 @@ def test_tool_step_goes_pending_then_done_and_chart_appears(page, claude):
         text_reply("Here is your chart."),
     )
     send(page, "Plot something")
-    title = page.get_by_text("execute_code · python").first
+    title = page.get_by_text("Python code").first
     title.wait_for(timeout=30_000)
     wait_until(lambda: page.locator(".bot .loading-spinner").count() > 0 or "running" in bot_text(page), 10,
                "the tool step to show as pending")
@@ -130,7 +130,7 @@ def test_stop_during_a_long_tool_returns_to_idle_and_next_turn_runs(page, claude
     claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 60"})))
     before = set(app.registry.keys())
     send(page, "Run something long")
-    page.get_by_text("run_command · sleep 60").first.wait_for(timeout=30_000)
+    page.get_by_text("a command: sleep 60").first.wait_for(timeout=30_000)
     key = new_session_key(app, before)
     wait_until(lambda: "running" in bot_text(page), 30, "the command to start running")
     time.sleep(0.5)

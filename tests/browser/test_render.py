@@ -59,7 +59,7 @@ def test_thinking_becomes_collapsible_step_done_when_text_starts():
     assert step.content == "let me think"
     r.feed(TextDelta("Answer"))
     step, text = r.messages()
-    assert step.metadata["status"] == "done" and step.metadata["duration"] > 0
+    assert step.metadata["status"] == "done" and step.metadata["log"] == "2.0 s"
     assert text.content == "Answer" and not text.metadata
 
 
@@ -67,11 +67,11 @@ def test_tool_step_pending_then_done_with_input_output_and_duration():
     r = TurnRenderer(clock=_clock())
     r.feed(ToolStarted("t1", "run_command"))
     (step,) = r.messages()
-    assert step.metadata["status"] == "pending" and step.metadata["title"] == "run\\_command"
+    assert step.metadata["status"] == "pending" and step.metadata["title"] == "Running a command"
     r.feed(ToolInputDelta("t1", "run_command", '{"command": "npm i', {"command": "npm i"}))
     r.feed(ToolInputDelta("t1", "run_command", 'nstall react"}', {"command": "npm install react"}))
     (step,) = r.messages()
-    assert step.metadata["title"] == "run\\_command · npm install react"
+    assert step.metadata["title"] == "Running a command\\: npm install react"
     assert "$ npm install react" in step.content
     r.feed(ToolRunning("t1", "run_command", {"command": "npm install react"}))
     r.feed(ToolOutput("t1", "run_command", "stdout", "added 3 packages\n"))
@@ -79,8 +79,8 @@ def test_tool_step_pending_then_done_with_input_output_and_duration():
     assert step.metadata["status"] == "pending" and "added 3 packages" in step.content
     r.feed(ToolFinished("t1", "run_command", ToolResult(output="added 3 packages\nexit code 0"), 1.234))
     (step,) = r.messages()
-    assert step.metadata["status"] == "done"
-    assert step.metadata["duration"] == 1.23
+    assert step.metadata["status"] == "done" and step.metadata["title"] == "Ran a command\\: npm install react"
+    assert step.metadata["log"] == "1.2 s" and "duration" not in step.metadata  # one format, not Gradio's
     assert "exit code 0" in step.content and "⚠️" not in step.metadata["title"]
 
 
@@ -93,14 +93,14 @@ def test_failed_tool_is_marked_in_title():
         ]
     )
     step = msgs[0]
-    assert step.metadata["title"] == "⚠️ execute\\_code · python — failed"
-    assert "log" not in step.metadata and step.metadata["status"] == "done"
+    assert step.metadata["title"] == "⚠️ Ran Python code — failed"
+    assert step.metadata["log"] == "0.5 s" and step.metadata["status"] == "done"
     assert "ZeroDivisionError" in step.content and "```python\n1/0\n```" in step.content
 
 
 def test_write_file_title_and_language():
     title = tool_title("write_file", {"path": "src/App.jsx", "content": "x"})
-    assert title == "write\\_file · src\\/App\\.jsx"
+    assert title == "Wrote src\\/App\\.jsx"
     msgs = render_events([ToolRunning("t", "write_file", {"path": "src/App.jsx", "content": "export default 1"})])
     assert "```jsx\nexport default 1\n```" in msgs[0].content
 
@@ -112,7 +112,7 @@ def test_stop_marks_pending_steps_stopped_and_adds_note():
     r.feed(Done("cancelled"))
     step, note = r.messages()
     assert step.metadata["status"] == "done" and step.metadata["log"] == "stopped"
-    assert step.metadata["title"].startswith("■ run\\_command")
+    assert step.metadata["title"] == "■ Running a command\\: sleep 100"
     assert note.content == "■ Stopped."
     assert not r.has_pending
 

@@ -42,7 +42,7 @@ def _clock():
 
 
 def test_title_escapes_html_and_markdown_metacharacters():
-    assert tool_title("run_command", {"command": "echo '<b>'"}) == "run\\_command · echo \\'&lt;b&gt;\\'"
+    assert tool_title("run_command", {"command": "echo '<b>'"}) == "Ran a command\\: echo \\'&lt;b&gt;\\'"
     title = inert(NASTY)
     for raw in ("<", ">", "**", "[l]", "$$"):
         assert raw not in title, f"{raw!r} would be rendered, not shown"
@@ -53,7 +53,7 @@ def test_title_escapes_html_and_markdown_metacharacters():
 def test_title_is_cut_before_escaping_so_no_entity_is_split():
     command = "x" * (59 - 3) + "<<<<<<<<"  # the cut falls inside the run of "<"
     title = tool_title("run_command", {"command": command})
-    summary = title.split(" · ", 1)[1]
+    summary = title.split("\\: ", 1)[1]
     assert summary.endswith("&lt;&lt;…"), summary
     assert summary.replace("&lt;", "<") == one_line(command)
     assert not summary.endswith("&"), "an entity was cut in half"

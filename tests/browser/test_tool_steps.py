@@ -21,7 +21,7 @@ def test_an_edit_step_shows_the_change_as_a_diff(page, claude):
     )
     send(page, "Make it print 41")
     page.get_by_text("It prints 41 now.").wait_for(timeout=90_000)
-    step = page.get_by_text("edit_file · app.py").first
+    step = page.get_by_text("Edited app.py").first
     step.wait_for(timeout=10_000)
     if "+y = 40" not in bot_text(page):
         step.click()  # a finished step is folded: open it

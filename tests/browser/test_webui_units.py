@@ -42,9 +42,12 @@ def test_sandbox_line_and_usage_line():
     failed = SandboxStatus("failed", "e2b", message="The sandbox service rejected the API key.")
     assert "failed — The sandbox service rejected" in sandbox_line(failed, "e2b")
     assert format_remaining(3725) == "1:02:05"
-    assert usage_line(None) == "**Usage:** nothing yet"
-    line = usage_line(Usage(1200, 340, 50, 9000, 0.01234))
-    assert "1,200 in" in line and "9,000 cache read" in line and "50 cache write" in line and "$0.0123" in line
+    assert usage_line(None) == "Nothing spent yet"
+    line = usage_line(Usage(1200, 340, 50, 9000, 0.04234))
+    assert "<summary>≈ $0.04 so far</summary>" in line  # one short phrase; the counts fold out on a click
+    assert "1,200 tokens read" in line and "9,000 re-read from the cache" in line and "50 stored in" in line
+    assert "$0.0423" in line
+    assert "<summary>< $0.01 so far</summary>" in usage_line(Usage(10, 5, 0, 0, 0.0001))
 
 
 def test_notices_explain_how_to_fix():

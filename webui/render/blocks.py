@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from agent.events import Artifact
-from agent.presenter import clip_middle
+from agent.presenter import clip_middle, duration
 from webui.artifacts import html_content
 from webui.outputs import for_people
 from webui.render.markdown import FAILED_MARK, MAX_OUTPUT_CHARS, STOPPED_MARK, fence, render_tool_input, tool_title
@@ -49,7 +49,7 @@ class ThinkingBlock(TextBlock):
 
     def finish(self, now: float) -> None:
         if self.message.metadata.get("status") == "pending":
-            self.message.metadata = {"title": "Thinking", "status": "done", "duration": round(now - self.started, 1)}
+            self.message.metadata = {"title": "Thinking", "status": "done", "log": duration(now - self.started)}
             self.dirty = True
 
 
@@ -85,7 +85,9 @@ class ToolBlock(Block):
     def materialize(self) -> None:
         mark = {"failed": FAILED_MARK, "stopped": STOPPED_MARK}.get(self.state, "")
         suffix = " — failed" if self.state == "failed" else ""
-        meta: dict[str, Any] = {"title": tool_title(self.name, self.input, mark, suffix), "id": self.tool_id}
+        # A stopped step keeps the words it had while running, as the page's own Stop marking does (webui.chat).
+        finished = self.state in ("done", "failed")
+        meta: dict[str, Any] = {"title": tool_title(self.name, self.input, mark, suffix, finished), "id": self.tool_id}
         if self.pending:
             meta["status"] = "pending"
             meta["log"] = "writing…" if self.state == "writing" else (
@@ -93,10 +95,12 @@ class ToolBlock(Block):
             )
         else:
             meta["status"] = "done"
-            if self.state == "stopped":  # a failed step says so in its title already
+            # One duration format everywhere (agent.presenter.duration), so it goes in the log, not Gradio's own
+            # "duration" (which reads "40.0ms" / "0.1s"). A failed step says so in its title already.
+            if self.state == "stopped":
                 meta["log"] = self.state
-            if self.duration is not None:
-                meta["duration"] = round(self.duration, 2)
+            elif self.duration is not None:
+                meta["log"] = duration(self.duration)
         self.message.metadata = meta  # type: ignore[assignment]
         body = render_tool_input(self.name, self.input)
         output = for_people(self.final_output if self.final_output is not None else "".join(self.output))

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from agent.presenter import clip_middle, has_hints, tool_code, tool_diff, tool_path, tool_summary
+from agent.presenter import clip_middle, has_hints, step_title, tool_code, tool_diff, tool_path
 from webui.safety import inline_code
 
 # Display caps: what the page shows, not what the model sees (the agent cuts the model's copy itself).
@@ -56,10 +56,10 @@ def inert(text: str) -> str:
     return "".join(out)
 
 
-def tool_title(name: str, tool_input: dict[str, Any], mark: str = "", suffix: str = "") -> str:
-    """The step title, safe to hand to Gradio: the model's text in it is made inert (see ``inert``)."""
-    summary = tool_summary(name, tool_input)
-    title = inert(f"{name} · {summary}" if summary else name)
+def tool_title(name: str, tool_input: dict[str, Any], mark: str = "", suffix: str = "", finished: bool = True) -> str:
+    """The step title in plain words (``agent.presenter.step_title``), safe to hand to Gradio: the model's text in
+    it is made inert (see ``inert``)."""
+    title = inert(step_title(name, tool_input, finished=finished))
     if mark:
         title = f"{mark} {title}"
     return f"{title}{suffix}"

@@ -51,8 +51,13 @@ _ENDS_THINKING = (
 class TurnRenderer:
     """Accumulates one turn's events; ``messages()`` returns the turn's chat messages so far."""
 
-    def __init__(self, artifacts: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, artifacts: Any = None, clock: Callable[[], float] = time.monotonic,
+                 show_details: bool = False) -> None:
         self._sink = artifacts if artifacts is not None else InlineSink()
+        # A failure's operator details (settings, status codes) under its sentence: only when the page runs on
+        # the operator's own machine (``agent.config.is_public`` false); they are always in the server log.
+        self.show_details = show_details
+        self._detail = ""
         self._clock = clock
         self._blocks: list[Block] = []
         self._tools: dict[str, ToolBlock] = {}
@@ -223,6 +228,8 @@ class TurnRenderer:
             self._blocks.append(NoteBlock(f"⏳ {event.message}{wait}", transient=True))
         elif not event.final:  # a final error is said once, by Done
             self._blocks.append(NoteBlock(f"⚠️ {event.message}"))
+        else:
+            self._detail = event.detail
 
     def _done(self, event: Done) -> None:
         self.finished = True
@@ -236,7 +243,10 @@ class TurnRenderer:
             note = end_note(event)
             if note:
                 failed = event.stop_reason in (StopReason.ERROR, StopReason.TOOL_LIMIT, StopReason.MAX_TOKENS)
-                self._blocks.append(NoteBlock(f"⚠️ {note}" if failed else f"*({note})*"))
+                text = f"⚠️ {note}" if failed else f"*({note})*"
+                if self.show_details and self._detail and event.stop_reason == StopReason.ERROR:
+                    text += f"\n\n*Details (shown on this computer only):* {self._detail}"
+                self._blocks.append(NoteBlock(text))
         if not self._blocks:
             self._blocks.append(NoteBlock("*(No reply.)*"))
 
