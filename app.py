@@ -20,6 +20,7 @@ if any(importlib.util.find_spec(name) is None for name in ("gradio", "anthropic"
     sys.exit("This Python does not have the app's packages. Start the app with: bash scripts/run.sh")
 
 from agent.config import Settings  # after the check above
+from agent.guardrails import Guardrails
 
 # webui (and so gradio) is imported only after the settings are checked: gradio reads GRADIO_SERVER_PORT with
 # int() at import time, so a bad value would otherwise end in its traceback before our check runs.
@@ -60,12 +61,14 @@ def main() -> None:
         from webui.hosting import Hosting  # no gradio import: safe before the checks above are done
 
         hosting = Hosting.from_env()
+        guardrails = Guardrails.from_env()
     except ValueError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
         sys.exit(2)
     from agent.sandbox import SandboxProvider
     from webui.lifecycle import Lifecycle, install_sigterm_handler, probe_local_sandbox
     from webui.look import launch_options
+    from webui.opstatus import middleware as status_middleware
     from webui.page import PageOptions, build_demo, on_spaces
 
     provider = SandboxProvider.from_settings(settings)
@@ -74,10 +77,13 @@ def main() -> None:
         sandbox_problem=probe_local_sandbox(provider),
         on_spaces=on_spaces(),
         hosting=hosting,
+        guardrails=guardrails,
     )
     demo = build_demo(settings, provider, options)
     lifecycle = Lifecycle(demo.registry, provider)
     install_sigterm_handler()
+    launch_kwargs = hosting.launch_kwargs(lifecycle.lifespan)  # headers, login, upload cap (webui/hosting.py)
+    launch_kwargs["app_kwargs"]["middleware"].append(status_middleware(demo.registry))  # GET /status (counts)
     launch_problem: str | None = None
     try:
         demo.queue(default_concurrency_limit=options.concurrency_limit).launch(
@@ -86,7 +92,7 @@ def main() -> None:
             max_threads=max_threads,
             prevent_thread_lock=True,
             **launch_options(options.on_spaces),  # the page's stylesheet, script and footer
-            **hosting.launch_kwargs(lifecycle.lifespan),  # headers, login, upload cap (webui/hosting.py)
+            **launch_kwargs,
         )
         while demo.is_running:  # Ctrl-C and SIGTERM (made a KeyboardInterrupt) end this loop
             time.sleep(0.2)

@@ -23,6 +23,7 @@ class StopReason(StrEnum):
     CONTEXT_FULL = "model_context_window_exceeded"
     REFUSAL = "refusal"
     TOOL_LIMIT = "tool_limit"  # AGENT_MAX_TOOL_STEPS reached
+    LIMIT = "limit"  # a guardrail (agent/guardrails.py): the session's or the visitor's budget is used up
     CANCELLED = "cancelled"  # Stop / Ctrl-C
     ERROR = "error"  # the turn failed; Done.message says why
 

@@ -127,6 +127,7 @@ class AgentLoop:
         emit: Callable[[Event], None],
         add_usage: Callable[[Usage], Usage],
         thinking: bool | None = None,
+        halt: Callable[[], str | None] = lambda: None,  # a guardrail's reason to end the turn (agent/guardrails.py)
     ) -> None:
         self.client = client
         self.settings = settings
@@ -136,6 +137,7 @@ class AgentLoop:
         self.run_tool = run_tool
         self.emit = emit
         self.add_usage = add_usage
+        self.halt = halt
         self.turn_usage = Usage()
         self.steps = 0
         self.failure = ""  # the sentence of the failure that ended the turn
@@ -143,7 +145,6 @@ class AgentLoop:
         self.thinking = settings.thinking if thinking is None else thinking
 
     # ------------------------------------------------------------------ the loop
-
     async def run(self) -> tuple[StopReason, str]:
         """How the turn ended and, when that needs saying, one sentence for a person (for ``Done``).
 
@@ -158,6 +159,8 @@ class AgentLoop:
                 await self._answer_calls(reply)
                 if reply.limit_hit:
                     return StopReason.TOOL_LIMIT, self._step_limit_message()
+                if (reason := self.halt()) is not None:
+                    return StopReason.LIMIT, self._limit(reason)
                 continue
             if reply.stop_reason == "pause_turn":  # the server paused a long turn: resume it, within the step limit
                 self.steps += 1
@@ -171,9 +174,11 @@ class AgentLoop:
             return reason, ""
 
     def _step_limit_message(self) -> str:
-        """The step limit ends the turn like a failure: a final Error (for consumers of errors), repeated by Done."""
-        message = (f"Stopped after {self.settings.max_tool_steps} tool steps in one turn (the AGENT_MAX_TOOL_STEPS "
-                   "limit). Send a message such as \"continue\" to let it go on.")
+        return self._limit(f"Stopped after {self.settings.max_tool_steps} tool steps in one turn (the "
+                           "AGENT_MAX_TOOL_STEPS limit). Send a message such as \"continue\" to let it go on.")
+
+    def _limit(self, message: str) -> str:
+        """A limit ends the turn like a failure: a final Error (for consumers of errors), repeated by Done."""
         self.emit(Error(kind=ErrorKind.LIMIT, message=message, final=True))
         return message
 
@@ -224,7 +229,6 @@ class AgentLoop:
             return reply
 
     # ------------------------------------------------------------------ one streamed request
-
     def _request_args(self) -> dict[str, Any]:
         s = self.settings
         args: dict[str, Any] = {
@@ -325,7 +329,6 @@ class AgentLoop:
             reply.finished = True
 
     # ------------------------------------------------------------------ tools
-
     def _start_call(self, reply: Reply, block: _Block) -> None:
         """A tool_use block is complete: start the tool now, while the model may still be streaming."""
         call = ToolCall(id=block.id, name=block.name, input={})
@@ -422,7 +425,6 @@ class AgentLoop:
             self._append_results(reply)
 
     # ------------------------------------------------------------------ usage
-
     def _account(self, reply: Reply) -> None:
         if not (reply.input_tokens or reply.output_tokens or reply.cache_read or reply.cache_write):
             return

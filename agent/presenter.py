@@ -186,6 +186,14 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {rest} s" if rest else f"{minutes} min"
 
 
+def budget_words(budget: tuple[float, float] | None) -> str:
+    """The remaining dollar budget in plain words ("≈ $0.04 of $0.50 used"); "" when there is none."""
+    if budget is None:
+        return ""
+    used, limit = budget
+    return f"≈ ${used:.2f} of ${limit:.2f} used" if used < limit else f"the ≈ ${limit:.2f} budget is used up"
+
+
 def size(n: int) -> str:
     """A byte count in plain words: "512 B", "3 KB"."""
     return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"

@@ -9,11 +9,10 @@ to turn n. Nothing here is shared between sessions except the provider, which is
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import posixpath
 import re
-import zipfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,9 @@ import anthropic
 
 from agent.claude_client import make_client
 from agent.config import Settings
+from agent.downloads import DEFAULT_FILE_CAP, DownloadCaps, ZipSummary, save_file, save_zip
 from agent.events import Done, Error, ErrorKind, SandboxStatus, StopReason, ToolOutput, ToolResult, Usage
+from agent.guardrails import Guard
 from agent.lease import SandboxLease
 from agent.loop import AgentLoop
 from agent.prompts import SYSTEM_PROMPT
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 UPLOAD_DIR = f"{HOME}/uploads"
 MAX_LISTED_FILES = 2000
-MAX_ZIP_BYTES = 200_000_000
 
 
 class AgentSession(TurnHost):
@@ -63,6 +63,7 @@ class AgentSession(TurnHost):
         self._emit: Emit | None = None  # the running turn's emit (tool output, sandbox status)
         self._sandbox_error_reported = False
         self._no_thinking_models: set[str] = set()  # models that rejected adaptive thinking in this session
+        self.guard = Guard()  # the operator's limits (none unless set; the page gives each session its own)
 
     # ------------------------------------------------------------------ settings and client
 
@@ -82,11 +83,15 @@ class AgentSession(TurnHost):
 
     def _refusal(self) -> tuple[ErrorKind, str] | None:
         missing = self.settings.missing_key_message()
-        return (ErrorKind.AUTH, missing) if missing else None
+        if missing:
+            return ErrorKind.AUTH, missing
+        limit = self.guard.refusal()
+        return (ErrorKind.LIMIT, limit) if limit else None
 
     async def _drive(self, text: str, files: list[Path], emit: Emit) -> None:
         self._emit = emit
         self._sandbox_error_reported = False
+        self.guard.turn_started()
         loop: AgentLoop | None = None
         try:
             self._lease.ensure_started()  # sandbox creation overlaps the first model request
@@ -107,6 +112,7 @@ class AgentSession(TurnHost):
                 emit=emit,
                 add_usage=self._add_usage,
                 thinking=self.settings.thinking and self.settings.model not in self._no_thinking_models,
+                halt=self.guard.halt,
             )
             stop, message = await loop.run()
             if self.settings.thinking and not loop.thinking:
@@ -127,9 +133,20 @@ class AgentSession(TurnHost):
 
     async def _run_tool(self, call_id: str, name: str, args: dict[str, Any]) -> ToolResult:
         tool = self._tools.get(name)
-        limit = self.settings.max_tool_output_chars
         if tool is None:
             return ToolResult(output=f"Unknown tool {name!r}. Available: {', '.join(self._tools)}.", is_error=True)
+        refused = self.guard.tool_refusal()
+        if refused:
+            return ToolResult(output=f"Not run: {refused}", is_error=True)
+        self.guard.tool_started()
+        started = time.monotonic()
+        try:
+            return await self._run_tool_once(call_id, name, tool, args)
+        finally:
+            self.guard.tool_ran(time.monotonic() - started)
+
+    async def _run_tool_once(self, call_id: str, name: str, tool: Tool, args: dict[str, Any]) -> ToolResult:
+        limit = self.settings.max_tool_output_chars
         used: list[Sandbox] = []
 
         async def sandbox() -> Sandbox:
@@ -175,6 +192,7 @@ class AgentSession(TurnHost):
 
     def _add_usage(self, u: Usage) -> Usage:
         self.usage = self.usage + u
+        self.guard.spent(u.cost_usd)
         return self.usage
 
     def _on_status(self, status: SandboxStatus) -> None:
@@ -199,7 +217,11 @@ class AgentSession(TurnHost):
         if self.turn_running:
             self.cancel()
             await self.wait_idle()
+        status = self._lease.status
         await self._lease.kill(replaced=False)
+        telemetry, self.telemetry = self.telemetry, None
+        if telemetry is not None:
+            telemetry.ended(self.usage, status.sandbox_id if status is not None else "")
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -260,35 +282,19 @@ class AgentSession(TurnHost):
         sandbox = await self._lease.get()
         return await sandbox.read_bytes(sandbox_path(path))
 
-    async def workspace_zip(self) -> bytes:
-        """A zip of /home/user (without node_modules and hidden folders such as .git or caches), bounded in size.
-
-        Sizes come from the listing, so files beyond the limit are never downloaded at all.
-        """
-        chosen: list[str] = []
-        total, skipped = 0, 0
-        for p, size in await self._walk(HOME):
-            if total + size > MAX_ZIP_BYTES:
-                skipped += 1
-                continue
-            total += size
-            chosen.append(p)
+    async def save_file(self, path: str, dest: Path, cap: int = DEFAULT_FILE_CAP) -> int:
+        """Stream one sandbox file to ``dest`` on this machine (at most ``cap`` bytes, else DownloadTooLarge)."""
         sandbox = await self._lease.get()
-        sem = asyncio.Semaphore(8)
+        return await save_file(sandbox, sandbox_path(path), dest, cap)
 
-        async def fetch(p: str) -> bytes:
-            async with sem:
-                return await sandbox.read_bytes(p)
+    async def save_workspace_zip(self, dest: Path, caps: DownloadCaps = DownloadCaps()) -> ZipSummary:
+        """A zip of /home/user (without node_modules and hidden folders such as .git or caches) written to ``dest``.
 
-        contents = await asyncio.gather(*(fetch(p) for p in chosen))
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for p, data in zip(chosen, contents, strict=False):
-                zf.writestr(posixpath.relpath(p, HOME), data)
-            if skipped:
-                zf.writestr("NOT-INCLUDED.txt", f"{skipped} file(s) were left out: the workspace is larger than the "
-                                                f"{MAX_ZIP_BYTES // 1_000_000} MB download limit.\n")
-        return buf.getvalue()
+        Streamed file by file; the caps are checked on the bytes read, not on the listing's sizes.
+        """
+        files = await self._walk(HOME)
+        sandbox = await self._lease.get()
+        return await save_zip(sandbox, files, HOME, dest, caps)
 
 
 def _safe_name(name: str) -> str:

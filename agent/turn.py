@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.events import Done, Error, ErrorKind, Event, StopReason
+from agent.oplog import SessionLog, watcher
 from agent.transcript import TurnMarks
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ INTERNAL = "Something went wrong inside the agent. Send your message again; if i
 class Turn:
     """A running (or finished) turn: its task and the one queue its events go through."""
 
-    def __init__(self, number: int, drive: Drive) -> None:
+    def __init__(self, number: int, drive: Drive, watch: Emit | None = None) -> None:
         self.number = number
+        self._watch = watch  # sees every event as it is emitted (the operator log, agent/oplog.py)
         self.stop_requested = False
         self.done: Done | None = None  # the final event, once emitted
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -47,14 +49,14 @@ class Turn:
         self.task = asyncio.create_task(self._run(drive), name=f"agent turn {number}")
 
     @classmethod
-    def refused(cls, number: int, kind: ErrorKind, message: str) -> Turn:
+    def refused(cls, number: int, kind: ErrorKind, message: str, watch: Emit | None = None) -> Turn:
         """A turn that does nothing but say why it cannot run."""
 
         async def say(emit: Emit) -> None:
             emit(Error(kind=kind, message=message, final=True))
             emit(Done(stop_reason=StopReason.ERROR, message=message))
 
-        return cls(number, say)
+        return cls(number, say, watch)
 
     # ----- producing --------------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -64,6 +66,11 @@ class Turn:
         if isinstance(event, Done):
             self.done = event
         self._queue.put_nowait(event)
+        if self._watch is not None:
+            try:
+                self._watch(event)
+            except Exception:  # an observer never breaks a turn
+                log.exception("a turn observer failed")
 
     async def _run(self, drive: Drive) -> None:
         try:
@@ -172,6 +179,7 @@ class TurnHost:
     def __init__(self) -> None:
         self.messages = []
         self.turn: Turn | None = None
+        self.telemetry: SessionLog | None = None  # the operator log's view of this conversation (agent/oplog.py)
         self._marks = TurnMarks()
 
     async def _drive(self, text: str, files: list[Path], emit: Emit) -> None:
@@ -192,14 +200,15 @@ class TurnHost:
         next one. A turn still running, or a refusal (no key), gives a turn that only says why.
         """
         n = self._marks.next_number() if number is None else number
+        watch = watcher(self.telemetry, n)
         if self.turn_running:
-            return Turn.refused(n, ErrorKind.BUSY, BUSY)
+            return Turn.refused(n, ErrorKind.BUSY, BUSY, watch)
         refusal = self._refusal()
         if refusal is not None:
-            return Turn.refused(n, *refusal)
+            return Turn.refused(n, *refusal, watch)
         self._marks.begin(n, self.messages)
         items = list(files or [])
-        self.turn = Turn(n, lambda emit: self._drive(text, items, emit))
+        self.turn = Turn(n, lambda emit: self._drive(text, items, emit), watch)
         return self.turn
 
     async def run_turn(self, text: str, files: Sequence[Path] | None = None) -> AsyncIterator[Event]:

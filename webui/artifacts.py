@@ -74,12 +74,16 @@ class ArtifactStore:
         return path
 
     def write_download(self, name: str, data: bytes) -> Path:
-        """Place a file the person asked to download (a workspace file or the zip) where Gradio serves it."""
-        folder = self.folder / "downloads" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (_SAFE_NAME.sub("_", name)[:120] or "download")
+        """Place a file the person asked to download (a full tool output) where Gradio serves it."""
+        path = self.download_path(name)
         path.write_bytes(data)
         return path
+
+    def download_path(self, name: str) -> Path:
+        """A fresh path (in its own unguessable folder) where Gradio serves a download named ``name``."""
+        folder = self.folder / "downloads" / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / (_SAFE_NAME.sub("_", name)[:120] or "download")
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

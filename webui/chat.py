@@ -36,6 +36,7 @@ from webui.pacing import Pacer
 from webui.render import STOPPED_MARK, STOPPED_NOTE, TurnRenderer
 from webui.sessions import BrowserSession, SessionRegistry
 from webui.status import safe_usage, sandbox_line, usage_line
+from webui.visitors import Visitors
 from webui.workspace import find_served_port
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ class ChatController:
     """Binds the page's listeners to a SessionRegistry. One per built page."""
 
     def __init__(self, registry: SessionRegistry, min_interval: float = 0.04, early_start: bool = False,
-                 limits: InputLimits = InputLimits()) -> None:
+                 limits: InputLimits = InputLimits(), visitors: Visitors | None = None) -> None:
         self.registry = registry
+        self.visitors = visitors  # guardrails and the operator log per session (webui/visitors.py)
         self.limits = limits
         self.min_interval = min_interval
         self.early_start = early_start
@@ -114,7 +116,13 @@ class ChatController:
         return sandbox_line(status, kind)
 
     def usage_text(self, session: BrowserSession | None) -> str:
-        return usage_line(safe_usage(session.agent) if session is not None else None)
+        line = usage_line(safe_usage(session.agent) if session is not None else None)
+        budget = Visitors.budget_text(session) if session is not None else ""
+        return f"{line} · {budget}" if budget else line
+
+    def _attach(self, session: BrowserSession, request: gr.Request, api_key: str | None) -> None:
+        if self.visitors is not None:
+            self.visitors.attach(session, request, own_key=bool(api_key and api_key.strip()))
 
     # ----- the chat handler ---------------------------------------------------------------------------------
     async def respond(
@@ -138,9 +146,13 @@ class ChatController:
             yield [gr.ChatMessage(role="assistant", content=NO_SESSION)], gr.skip(), gr.skip(), gr.skip()
             return
         session = self.registry.open(key)
+        self._attach(session, request, api_key)
         text, files = message_text_and_files(message)
         settings = self.settings_for(model, api_key)
-        missing = settings.missing_key_message() or self.refusal(text, model, api_key)
+        refused = self.refusal(text, model, api_key)
+        if refused and self.visitors is not None:
+            self.visitors.refused(session, "input")
+        missing = settings.missing_key_message() or refused
         if missing:
             yield [gr.ChatMessage(role="assistant", content=f"⚠️ {missing}")], gr.skip(), gr.skip(), gr.skip()
             return
@@ -223,6 +235,7 @@ class ChatController:
         session = self.registry.open(key)
         if session.closed or session.agent.turn_running:
             return
+        self._attach(session, request, api_key)
         self._started.pop(key, None)  # an earlier start nobody adopted has finished (checked above): forget it
         session.apply_settings(settings)
         session.agent.rewind(mark[0])

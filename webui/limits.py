@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agent.downloads import DEFAULT_FILE_CAP, DEFAULT_ZIP_CAP
 from agent.models import MODELS
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
@@ -42,6 +43,8 @@ def human_size(n: int) -> str:
 class InputLimits:
     max_message_bytes: int = 100 * 1024  # text of one chat message, UTF-8
     max_upload_bytes: int = 100 * 1024**2  # one uploaded file (Gradio refuses bigger ones at upload)
+    max_download_bytes: int = DEFAULT_FILE_CAP  # one file downloaded from the sandbox
+    max_zip_bytes: int = DEFAULT_ZIP_CAP  # everything in the workspace zip (before compression)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InputLimits:
@@ -49,9 +52,13 @@ class InputLimits:
         d = cls()
         message = source.get("AGENT_MAX_MESSAGE", "").strip()
         upload = source.get("AGENT_MAX_UPLOAD", "").strip()
+        download = source.get("AGENT_MAX_DOWNLOAD", "").strip()
+        zipped = source.get("AGENT_MAX_ZIP", "").strip()
         return cls(
             max_message_bytes=parse_size("AGENT_MAX_MESSAGE", message) if message else d.max_message_bytes,
             max_upload_bytes=parse_size("AGENT_MAX_UPLOAD", upload) if upload else d.max_upload_bytes,
+            max_download_bytes=parse_size("AGENT_MAX_DOWNLOAD", download) if download else d.max_download_bytes,
+            max_zip_bytes=parse_size("AGENT_MAX_ZIP", zipped) if zipped else d.max_zip_bytes,
         )
 
     def message_problem(self, text: str) -> str | None:

@@ -9,7 +9,10 @@ from typing import Any
 import gradio as gr
 
 from agent.config import Settings
+from agent.downloads import DownloadCaps
+from agent.guardrails import Guardrails
 from agent.models import MODELS
+from agent.oplog import process_salt
 from webui.chat import ChatController
 from webui.chatbot import memoize_postprocess
 from webui.confirm import confirmed_reset
@@ -17,6 +20,7 @@ from webui.hosting import Hosting
 from webui.interface import ChatInterface, keep_placeholder
 from webui.sessions import SessionRegistry
 from webui.status import notices, sandbox_line, usage_line
+from webui.visitors import Visitors
 from webui.workspace import WorkspaceActions
 
 TITLE = "Claude coding agent"
@@ -46,6 +50,8 @@ class PageOptions:
     # (see webui/chat.py). Off when concurrency_limit caps chats: the early start would bypass the queue's cap.
     early_start: bool = True
     hosting: Hosting = Hosting()  # headers, login, size limits, cache cleaning (webui/hosting.py)
+    guardrails: Guardrails = Guardrails()  # per-session and per-address limits (agent/guardrails.py); off here
+    trust_proxy: bool = False  # the visitor's address is the first X-Forwarded-For hop (Spaces, a known proxy)
 
 
 def build_demo(
@@ -61,11 +67,15 @@ def build_demo(
     """
     if registry is None:
         registry = SessionRegistry(settings, provider)
+    kind = getattr(provider, "kind", settings.kind)
+    visitors = Visitors(options.guardrails, process_salt(), options.trust_proxy or options.hosting.spaces, kind)
     controller = ChatController(registry, min_interval=options.min_yield_interval,
                                 early_start=options.early_start and options.concurrency_limit is None,
-                                limits=options.hosting.limits)
-    workspace = WorkspaceActions(registry, provider, max_upload_bytes=options.hosting.limits.max_upload_bytes)
-    kind = getattr(provider, "kind", settings.kind)
+                                limits=options.hosting.limits, visitors=visitors)
+    limits = options.hosting.limits
+    workspace = WorkspaceActions(registry, provider, max_upload_bytes=limits.max_upload_bytes,
+                                 download_caps=DownloadCaps(limits.max_download_bytes, limits.max_zip_bytes),
+                                 public=options.hosting.public)
     banner = notices(settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
 
     # Rendered below the chat, but created first: the chat handler fills it when a turn started a web server.

@@ -7,13 +7,18 @@ in plain words; nothing here raises to the page.
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gradio as gr
 
+from agent.config import is_loopback_host
+from agent.downloads import DownloadCaps
+from webui.downloads import DownloadDesk
 from webui.limits import human_size
 from webui.safety import inline_code  # file names come from the sandbox: never markup
 from webui.sessions import BrowserSession, SessionRegistry
@@ -41,13 +46,35 @@ def find_served_port(texts: list[str]) -> int | None:
     return None
 
 
+LOCAL_PREVIEW_HIDDEN = (
+    "<p>The live preview cannot be opened from here: on this shared page the sandbox runs on the server, and its "
+    "web apps are reachable only from that machine. Download the workspace (Files) and run it on your own "
+    "computer, or ask the person running this page to use E2B sandboxes, whose previews open anywhere.</p>"
+)
+
+
+def is_internal_url(url: str) -> bool:
+    """True for an address only the app's own machine can open (loopback, ``*.localhost``, a private network)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost") or is_loopback_host(host):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_link_local or address.is_unspecified
+
+
 class WorkspaceActions:
     default_port = 5173
 
-    def __init__(self, registry: SessionRegistry, provider: Any, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(self, registry: SessionRegistry, provider: Any, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+                 download_caps: DownloadCaps = DownloadCaps(), public: bool = False) -> None:
         self.registry = registry
+        self.public = public  # strangers reach the page: an address only this machine can open is never shown
         self.provider = provider
         self.max_upload_bytes = max_upload_bytes
+        self.downloads = DownloadDesk(download_caps)
 
     def _session(self, request: gr.Request, create: bool = False) -> BrowserSession | None:
         key = getattr(request, "session_hash", None)
@@ -90,23 +117,13 @@ class WorkspaceActions:
         session = self._session(request)
         if session is None or not path:
             return None, "Pick a file first (List workspace files)."
-        try:
-            data = await session.agent.read_file(path)
-        except Exception:
-            log.warning("read_file failed", exc_info=True)
-            return None, f"⚠️ Could not read {inline_code(path)} from the sandbox."
-        return str(session.artifacts.write_download(Path(path).name, data)), f"{inline_code(path)} ({len(data):,} bytes)"
+        return await self.downloads.file(session, path)
 
     async def download_zip(self, request: gr.Request) -> tuple[Any, str]:
         session = self._session(request)
         if session is None:
             return None, "No sandbox yet: send a message first."
-        try:
-            data = await session.agent.workspace_zip()
-        except Exception:
-            log.warning("workspace_zip failed", exc_info=True)
-            return None, "⚠️ Could not pack the workspace. Please try again."
-        return str(session.artifacts.write_download("workspace.zip", data)), f"workspace.zip ({len(data):,} bytes)"
+        return await self.downloads.zip(session)
 
     def auto_preview(self, port: float | None, panel_open: bool, request: gr.Request) -> tuple[Any, Any, Any]:
         """The preview panel opened on the app at ``port`` (a reply found a server), unless it is open already."""
@@ -135,6 +152,8 @@ class WorkspaceActions:
         except Exception:
             log.warning("preview_url failed", exc_info=True)
             url = None
+        if url and self.public and is_internal_url(url):
+            return LOCAL_PREVIEW_HIDDEN
         if not url:
             return (
                 "<p>A live preview is not available for this sandbox right now. Check that the app is running "

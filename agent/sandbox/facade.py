@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -185,6 +185,25 @@ class Sandbox:
     async def read_bytes(self, path: str) -> bytes:
         with translated_errors():
             return bytes(await self._sdk.files.read(path, format="bytes"))
+
+    async def read_chunks(self, path: str) -> AsyncIterator[bytes]:
+        """The file's bytes as they arrive (the SDK's streamed read): never the whole file in memory at once.
+
+        The caller counts the bytes itself; a listing's size may be stale (the file can grow meanwhile).
+        Leaving the loop early closes the connection.
+        """
+        with translated_errors():
+            stream = await self._sdk.files.read(path, format="stream")
+        try:
+            while True:
+                with translated_errors():
+                    try:
+                        chunk = await stream.__anext__()
+                    except StopAsyncIteration:
+                        return
+                yield bytes(chunk)
+        finally:
+            await stream.aclose()
 
     async def write(self, path: str, data: str | bytes) -> None:
         """Create or overwrite ``path`` (parent folders are made)."""

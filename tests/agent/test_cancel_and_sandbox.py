@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import re
 import threading
@@ -187,13 +186,14 @@ def test_uploads_land_in_the_sandbox_and_the_model_is_told(claude, provider, tmp
     async def scenario():
         async with agent_session(make_settings(claude), provider) as s:
             turn = await collect(s, "summarise the file", files=[upload])
-            return turn, await s.workspace_zip()
+            await s.save_workspace_zip(tmp_path / "w.zip")
+            return turn, tmp_path / "w.zip"
 
     turn, zipped = run(scenario())
     assert "/home/user/uploads/weather.csv" in claude.requests[0].last_user_text(), (
         f"the model must be told the upload's sandbox path: {claude.requests[0].last_user_text()!r}")
     assert data in turn.finished_by_name("read_file").result.display_output
-    names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    names = zipfile.ZipFile(zipped).namelist()
     assert any(n.endswith("uploads/weather.csv") for n in names), f"workspace zip: {names}"
 
 
@@ -300,7 +300,7 @@ def test_two_sessions_at_once_keep_their_own_sandbox_and_transcript(claude, prov
     assert_valid_transcript(msgs_b)
 
 
-def test_workspace_listing_and_zip_do_not_follow_symlinked_folders(claude, provider):
+def test_workspace_listing_and_zip_do_not_follow_symlinked_folders(claude, provider, tmp_path):
     claude.push(tool_reply(ToolUse("run_command", {"command": (
         "mkdir -p proj && echo data > proj/a.txt && ln -s . proj/loop && ln -s / proj/root && ln -s /etc/passwd pw")})),
         text_reply("Made links."))
@@ -308,12 +308,14 @@ def test_workspace_listing_and_zip_do_not_follow_symlinked_folders(claude, provi
     async def scenario():
         async with agent_session(make_settings(claude), provider) as s:
             await collect(s, "make links")
-            return await s.list_files(), await s.workspace_zip()
+            listed = await s.list_files()
+            await s.save_workspace_zip(tmp_path / "w.zip")
+            return listed, tmp_path / "w.zip"
 
     listed, zipped = run(scenario())
     assert "/home/user/proj/a.txt" in listed, listed
     assert not [p for p in listed if "/loop/" in p or "/root/" in p or p.endswith("/pw")], listed
-    names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    names = zipfile.ZipFile(zipped).namelist()
     assert "proj/a.txt" in names and not [n for n in names if "loop/" in n or "root/" in n or n == "pw"], names
 
 

@@ -91,8 +91,14 @@ class FakeAgentSession(TurnHost):
     async def list_files(self, path: str = "/home/user") -> list[str]:
         return []
 
-    async def read_file(self, path: str) -> bytes:
-        return b""
+    async def save_file(self, path: str, dest, cap: int) -> int:
+        dest.write_bytes(b"")
+        return 0
 
-    async def workspace_zip(self) -> bytes:
-        return b""
+    async def save_workspace_zip(self, dest, caps=None):
+        import zipfile
+
+        from agent.downloads import ZipSummary
+
+        zipfile.ZipFile(dest, "w").close()
+        return ZipSummary(included=0, left_out=0, content_bytes=0)

@@ -113,10 +113,15 @@ def test_file_names_from_the_sandbox_are_not_markup_in_the_files_panel(tmp_path)
     from webui.artifacts import ArtifactStore
     from webui.workspace import WorkspaceActions
 
-    async def read_file(path: str) -> bytes:
-        return b"data"
+    async def save_file(path: str, dest, cap: int) -> int:
+        dest.write_bytes(b"data")
+        return 4
 
-    session = SimpleNamespace(agent=SimpleNamespace(read_file=read_file), artifacts=ArtifactStore(tmp_path))
+    class Session:  # like BrowserSession: the page keeps per-tab download state against the object
+        agent = SimpleNamespace(save_file=save_file)
+        artifacts = ArtifactStore(tmp_path)
+
+    session = Session()
     registry = SimpleNamespace(get=lambda key: session, open=lambda key: session)
     actions = WorkspaceActions(registry, provider=None)  # type: ignore[arg-type]
     name = "/home/user/x` <img src=http://127.0.0.2/p.png> `.txt"
