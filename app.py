@@ -19,7 +19,7 @@ import time
 if any(importlib.util.find_spec(name) is None for name in ("gradio", "anthropic", "e2b_code_interpreter", "dotenv")):
     sys.exit("This Python does not have the app's packages. Start the app with: bash scripts/run.sh")
 
-from agent.config import Settings  # after the check above
+from agent.config import Settings, environment  # after the check above
 from agent.guardrails import Guardrails
 
 # webui (and so gradio) is imported only after the settings are checked: gradio reads GRADIO_SERVER_PORT with
@@ -60,8 +60,10 @@ def main() -> None:
         max_threads = _int_env("GRADIO_MAX_THREADS", 1) or 40
         from webui.hosting import Hosting  # no gradio import: safe before the checks above are done
 
-        hosting = Hosting.from_env()
-        guardrails = Guardrails.from_env()
+        env = environment()  # .env counts like the real environment for every setting
+        hosting = Hosting.from_env(env)
+        guardrails = Guardrails.from_env(env)
+        trust_proxy = env.get("AGENT_TRUST_PROXY", "").strip().lower() in ("1", "true", "yes")
     except ValueError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -78,6 +80,7 @@ def main() -> None:
         on_spaces=on_spaces(),
         hosting=hosting,
         guardrails=guardrails,
+        trust_proxy=trust_proxy,
     )
     demo = build_demo(settings, provider, options)
     lifecycle = Lifecycle(demo.registry, provider)

@@ -246,6 +246,19 @@ class Settings:
         )
 
 
+def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of the ``.env`` file ``Settings.from_env`` reads, overlaid by the real environment.
+
+    For settings read outside ``Settings`` (the page's hosting options, guardrails), so a value put in ``.env``
+    counts the same as an exported one. EnvFileError for a ``.env`` that cannot be read.
+    """
+    source = os.environ if env is None else env
+    path = find_env_file(source, Path.cwd())
+    values = read_env_file(path) if path is not None else {}
+    values.update(source)
+    return values
+
+
 _LOOPBACK_NAMES = frozenset({"localhost", "::1", "[::1]", "ip6-localhost"})
 
 

@@ -147,3 +147,15 @@ def test_the_daily_book_starts_again_each_day():
     assert book.spent("c") == 1.5
     day[0] = datetime.date(2026, 1, 2)
     assert book.spent("c") == 0.0
+
+
+def test_limits_and_hosting_settings_in_the_env_file_count_like_exported_ones(tmp_path):
+    """app.py reads the page's settings through ``environment()``: a limit or a password put in .env applies."""
+    from agent.config import environment
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("AGENT_LIMIT_TURNS=3\nAGENT_LIMIT_TOOL_CALLS=9\nAGENT_PASSWORD=pw\n")
+    env = environment({"AGENT_ENV_FILE": str(dotenv), "AGENT_LIMIT_TOOL_CALLS": "7"})
+    rails = Guardrails.from_env(env)
+    assert rails.operator.turns == 3 and rails.operator.tool_calls == 7, "the real environment wins over .env"
+    assert env["AGENT_PASSWORD"] == "pw"
