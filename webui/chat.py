@@ -118,7 +118,7 @@ class ChatController:
     def usage_text(self, session: BrowserSession | None) -> str:
         line = usage_line(safe_usage(session.agent) if session is not None else None)
         budget = Visitors.budget_text(session) if session is not None else ""
-        return f"{line} · {budget}" if budget else line
+        return f"{line}\n\nThis demo's budget: {budget}" if budget else line  # its own line: the usage folds out
 
     def _attach(self, session: BrowserSession, request: gr.Request, api_key: str | None) -> None:
         if self.visitors is not None:

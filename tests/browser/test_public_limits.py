@@ -139,7 +139,7 @@ def test_the_usage_line_says_how_much_of_the_budget_is_used():
     guard.spent(0.04)
     session = SimpleNamespace(agent=SimpleNamespace(usage=None, guard=guard))
     controller = ChatController(SimpleNamespace(settings=None))  # type: ignore[arg-type]
-    assert controller.usage_text(session).endswith("· ≈ $0.04 of $0.50 used")
+    assert controller.usage_text(session).endswith("\n\nThis demo's budget: ≈ $0.04 of $0.50 used")
 
 
 def test_each_session_gets_its_own_guard_keyed_by_a_hash_of_the_address():
