@@ -407,10 +407,14 @@ def test_preview_port_follows_the_started_server_and_local_says_why_no_preview(p
     if frame.locator("iframe").count() == 0:  # no preview route: plain words instead of a broken frame
         assert "E2B_API_KEY" in frame.inner_text()
     else:  # the frame's URL reaches the server inside the sandbox
+        import urllib.parse
         import urllib.request
 
-        src = frame.locator("iframe").get_attribute("src") or ""
-        with urllib.request.urlopen(src, timeout=20) as resp:
+        # Python does not resolve the preview's `<port>-<id>.localhost` name (browsers do): send the request to
+        # the server's loopback address with that Host header, the documented fallback.
+        parts = urllib.parse.urlsplit(frame.locator("iframe").get_attribute("src") or "")
+        request = urllib.request.Request(f"http://127.0.0.1:{parts.port}{parts.path}", headers={"Host": parts.netloc})
+        with urllib.request.urlopen(request, timeout=20) as resp:
             assert resp.status == 200 and b"Directory listing" in resp.read()
 
 
