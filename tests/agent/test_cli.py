@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.claude_standin import ToolUse, text_reply, tool_reply, unauthorized
+import pytest
+
+from agent import cli as agent_cli
+from agent.cli import PlainPrinter
+from agent.events import Artifact, ToolFinished, ToolResult
+from tests.support.claude_standin import (
+    ToolUse,
+    text_reply,
+    tool_reply,
+    unauthorized,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,3 +186,149 @@ def test_ctrl_c_during_a_tool_stops_cleanly(claude, tmp_path):
     err_lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(err_lines) <= 1 and "Traceback" not in out + err, f"stderr: {err!r}"
     _assert_nothing_left(marker)
+
+
+# ---------------------------------------------------------------- the uncut output reaches people
+
+
+def test_to_dict_carries_full_output_only_when_cut():
+    cut = ToolFinished(id="t", name="read_file", duration=0.1,
+                       result=ToolResult(output="head ... cut ... tail", full_output="head MIDDLE tail"))
+    assert cut.to_dict()["result"]["full_output"] == "head MIDDLE tail"
+    whole = ToolFinished(id="t", name="read_file", duration=0.1, result=ToolResult(output="all"))
+    assert "full_output" not in whole.to_dict()["result"]
+
+
+def _big_read(claude) -> None:
+    claude.push(tool_reply(ToolUse("run_command", {"command": "python3 -c \"print('x'*30000+'THE-END')\" > big.txt"})),
+                tool_reply(ToolUse("read_file", {"path": "big.txt"}, id="toolu_bigread")),
+                text_reply("ok"))
+
+
+def test_json_mode_carries_the_uncut_read_file_output(claude, tmp_path):
+    _big_read(claude)
+    env = dict(claude.env(), AGENT_MAX_OUTPUT_CHARS="2000")
+    proc = _cli(claude, tmp_path, "--json", "read it", env=env)
+    assert proc.returncode == 0, _show(proc)
+    events = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    read = [e for e in events if e["type"] == "tool_finished" and e["id"] == "toolu_bigread"]
+    assert read, _show(proc)
+    result = read[0]["result"]
+    assert "THE-END" in result.get("full_output", "") and len(result["full_output"]) > 30000, (
+        f"the uncut text must be in the JSON: keys {sorted(result)}")
+    assert len(result["output"]) < 3000, "output stays what the model got"
+
+
+def test_plain_mode_points_to_the_uncut_output(claude, tmp_path):
+    _big_read(claude)
+    env = dict(claude.env(), AGENT_MAX_OUTPUT_CHARS="2000")
+    proc = _cli(claude, tmp_path, "read it", env=env)
+    assert proc.returncode == 0, _show(proc)
+    saved = [Path(w.rstrip(")")) for ln in proc.stdout.splitlines() if "full output" in ln
+             for w in ln.split() if "agent-outputs" in w]
+    assert saved and saved[0].is_file(), f"the plain output must say where the full text is:\n{_show(proc)}"
+    try:
+        assert saved[0].read_text().rstrip().endswith("THE-END")
+    finally:
+        shutil.rmtree(saved[0].parent, ignore_errors=True)
+    assert len(proc.stdout) < 10000, "the terminal must stay readable (no 30 KB dump)"
+
+
+# ---------------------------------------------------------------- deprecated models
+
+
+def test_deprecated_model_warning():
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    old = next(iter(DEPRECATED_MODELS))
+    line = agent_cli.deprecation_warning(old)
+    assert line and old in line and "deprecated" in line and "\n" not in line
+    assert agent_cli.deprecation_warning("claude-test-model") is None
+
+
+def test_cli_warns_about_a_deprecated_model(claude, tmp_path):
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    old = next(iter(DEPRECATED_MODELS))
+    claude.push(text_reply("Hi."))
+    proc = _cli(claude, tmp_path, "--model", old, "hello")
+    assert proc.returncode == 0, _show(proc)
+    warned = [ln for ln in proc.stderr.splitlines() if "deprecated" in ln]
+    assert len(warned) == 1 and old in warned[0], _show(proc)
+    assert os.linesep not in warned[0]
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # a PNG-looking payload of 2 KB (never decoded)
+
+# --------------------------------------------------------------------------------------------------
+# The CLI saves artifacts
+# --------------------------------------------------------------------------------------------------
+
+
+def test_plain_printer_saves_each_artifact_and_prints_its_path(tmp_path):
+    out = io.StringIO()
+    printer = PlainPrinter(out, io.StringIO(), outputs_dir=tmp_path)
+    result = ToolResult(output="drew", artifacts=(Artifact("image/png", PNG), Artifact("image/svg+xml", "<svg/>"),
+                                                  Artifact("text/html", "<table></table>")))
+    printer.show(ToolFinished("toolu_abc", "execute_code", result, 2.8))
+    line = out.getvalue().strip()
+    paths = re.findall(r"→ (\S+?)\]", line)
+    assert len(paths) == 3, f"each artifact's tag must name the file it was saved to: {line!r}"
+    png, svg, html = map(Path, paths)
+    assert png == tmp_path / "toolu_abc-1.png" and png.read_bytes() == PNG, line
+    assert svg.suffix == ".svg" and svg.read_text() == "<svg/>", line
+    assert html.suffix == ".html" and html.read_text() == "<table></table>", line
+    assert "[image/png, 2 KB → " in line, line
+
+
+@pytest.fixture
+def short_tmpdir() -> Iterator[Path]:
+    """A short TMPDIR for the CLI (pytest's tmp_path is too long for the local sandbox's socket paths)."""
+    folder = Path(tempfile.mkdtemp(prefix="nc-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_cli_plain_mode_saves_a_real_chart(claude, tmp_path, short_tmpdir):
+    code = "import matplotlib.pyplot as plt\nplt.plot([0, 1, 2], [0, 1, 0])\nplt.show()\n"
+    claude.push(tool_reply(ToolUse("execute_code", {"code": code}, id="toolu_chart")), text_reply("Here it is."))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = claude.env()
+    env["TMPDIR"] = str(short_tmpdir)
+    proc = _cli(claude, work, "plot a sine wave", env=env)
+    assert proc.returncode == 0, _show(proc)
+    found = re.search(r"\[image/png, [^\]]*→ (\S+)\]", proc.stdout)
+    assert found, f"the chart's line must say where the PNG was saved:\n{_show(proc)}"
+    saved = Path(found.group(1))
+    assert saved.parent.parent == work / "agent-outputs" and re.fullmatch(r"\d{8}-\d{6}", saved.parent.name), saved
+    assert saved.name == "toolu_chart-1.png" and saved.read_bytes().startswith(b"\x89PNG"), saved
+    assert not list(short_tmpdir.glob("agent-outputs*")), "nothing is left in the temp folder"
+
+
+def test_cli_json_events_carry_the_paths_of_saved_files(claude, tmp_path, short_tmpdir):
+    claude.push(tool_reply(ToolUse("execute_code", {"code": "from IPython.display import SVG, display\n"
+                                                            "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"/>'))"},
+                                   id="toolu_svg")),
+                text_reply("ok"))
+    env = claude.env()
+    env["TMPDIR"] = str(short_tmpdir)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = _cli(claude, work, "--json", "--out", "svgs", "draw", env=env)
+    assert proc.returncode == 0, _show(proc)
+    events = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    finished = [e for e in events if e["type"] == "tool_finished"]
+    assert finished and finished[0]["result"]["artifacts"], _show(proc)
+    saved = [Path(p) for p in finished[0]["saved"]]
+    assert saved == [work / "svgs" / "toolu_svg-1.svg"], _show(proc)
+    assert saved[0].read_text().startswith("<svg"), saved
+    assert not list(short_tmpdir.glob("agent-outputs*")), "nothing is left in the temp folder"
+
+
+def test_saved_files_include_the_uncut_output(tmp_path):
+    printer = PlainPrinter(io.StringIO(), io.StringIO(), outputs_dir=tmp_path / "out")
+    result = ToolResult(output="short", full_output="long " * 1000, artifacts=(Artifact("image/png", PNG),))
+    saved = printer.save_files(ToolFinished("toolu_x", "run_command", result, 1.0))
+    assert saved == [str(tmp_path / "out" / "toolu_x-1.png"), str(tmp_path / "out" / "toolu_x.txt")]
+    assert Path(saved[1]).read_text() == "long " * 1000

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import time
 
 import anthropic
 import pytest
 
+from agent.events import ToolRunning
+from tests.agent.helpers import agent_session, collect, make_settings
 from tests.support.claude_standin import (
     Hang,
+    RecordedRequest,
     Reply,
     Text,
     Thinking,
@@ -22,6 +27,7 @@ from tests.support.claude_standin import (
     result_text,
     server_error,
     text_reply,
+    tool_reply,
     unauthorized,
 )
 
@@ -136,3 +142,86 @@ def test_demo_responder_runs_a_tool_conversation(claude):
     second = c.messages.create(model="m", max_tokens=50, messages=messages)
     assert second.stop_reason == "end_turn" and "drew 200 points" in second.content[-1].text
     assert result_text(claude.requests[1].tool_results()[0]) == "drew 200 points"
+
+
+# --------------------------------------------------------------------------------------------------
+# The stand-in's demo: the page's first example, end to end
+# --------------------------------------------------------------------------------------------------
+
+COUNTER_PROMPT = "Create a React counter app with increment and decrement buttons"
+FETCH = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/index.html').read().decode())\""
+
+# Runs the page's script in node with a small stand-in DOM, clicks the buttons and prints the counts.
+_NODE_HARNESS = r"""
+const fs = require("fs");
+const html = fs.readFileSync(process.argv[2], "utf8");
+const script = html.match(/<script>([\s\S]*?)<\/script>/)[1];
+const byId = {};
+function el(tag) {
+  const node = { tag, children: [], attrs: {}, textContent: "", className: "", onclick: null,
+    append(...kids) { for (const k of kids) { this.children.push(k); if (k.id) byId[k.id] = k; } },
+    setAttribute(k, v) { this.attrs[k] = v; } };
+  Object.defineProperty(node, "innerHTML", { set(v) { this.children = []; } });
+  return node;
+}
+const root = el("div");
+global.document = { createElement: el, getElementById: (id) => (id === "root" ? root : byId[id]) };
+eval(script);
+const seen = [byId.count.textContent];
+byId.increment.onclick(); byId.increment.onclick(); seen.push(byId.count.textContent);
+byId.decrement.onclick(); seen.push(byId.count.textContent);
+console.log(seen.join(","));
+"""
+
+
+def test_demo_answers_the_counter_example_with_a_served_page(claude, provider, tmp_path):
+    def responder(req: RecordedRequest):
+        results = req.tool_results()
+        if results and results[0].get("tool_use_id") == "toolu_fetch":
+            return text_reply("checked")
+        if "check the counter page" in req.last_user_text():
+            return tool_reply(ToolUse("run_command", {"command": FETCH}, id="toolu_fetch"))
+        return demo_responder(req)
+
+    claude.respond_with(responder)
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider, tag="counter") as session:
+            first = await collect(session, COUNTER_PROMPT, timeout=120)
+            check = await collect(session, "check the counter page", timeout=120)
+            return first, check
+
+    first, check = asyncio.run(scenario())
+    assert first.done.stop_reason == "end_turn", first.describe()
+    calls = {f.name: f for f in first.finished}
+    assert set(calls) == {"write_file", "run_command"}, first.describe()
+    assert not any(f.result.is_error for f in first.finished), first.describe()
+    assert "background" in calls["run_command"].result.output.lower(), first.describe()
+    assert "Preview" in first.text and "8000" in first.text, first.text
+    run_inputs = [r.input for r in first.of(ToolRunning)]
+    server_call = next(i for i in run_inputs if "command" in i)
+    assert server_call["command"] == "python3 -m http.server 8000" and server_call["background"] is True
+    page = check.finished[0].result.output
+    assert 'id="root"' in page and "increment" in page and "decrement" in page, check.describe()
+    assert "http://" not in page.split("<script>")[1], "the page must work offline (no CDN)"
+
+    html = tmp_path / "index.html"
+    html.write_text(page[page.index("<!doctype html>"):])
+    harness = tmp_path / "harness.js"
+    harness.write_text(_NODE_HARNESS)
+    run = subprocess.run(["node", str(harness), str(html)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "0,2,1", f"the counter does not count: {run!r}"
+
+
+def test_demo_keeps_its_other_scenarios():
+    def first_call(prompt: str) -> str | None:
+        req = RecordedRequest(0, "/v1/messages", {}, {"messages": [{"role": "user", "content": prompt}]}, 0.0)
+        reply = demo_responder(req)
+        names = [b.name for b in reply.blocks if isinstance(b, ToolUse)]
+        return names[0] if names else None
+
+    assert first_call(COUNTER_PROMPT) == "write_file"
+    assert first_call("please draw a chart") == "execute_code"
+    assert first_call("start a server") == "run_command"
+    assert first_call("hello there") is None
+    assert first_call("do something") == "execute_code"  # the tour

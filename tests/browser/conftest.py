@@ -1,22 +1,12 @@
 """Browser test harness: the REAL page (app wiring, AgentSession, embedded local sandbox) in this process,
 the Claude stand-in for the model, and Debian's Chromium driven by Playwright.
 
-Gradio reads some settings from the environment, so they are set here, before any test module imports it.
+Gradio's environment for tests (no analytics, short heartbeats, a private cache) is set in tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
-
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ["GRADIO_IS_E2E_TEST"] = "1"  # shorter heartbeats: tab close is noticed quickly
-if "GRADIO_TEMP_DIR" not in os.environ:  # a private cache folder, removed when the test run ends
-    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="gradio-browser-tests-")
-    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
-
 import socket
 import time
 import urllib.error

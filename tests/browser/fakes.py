@@ -102,3 +102,15 @@ class FakeAgentSession(TurnHost):
 
         zipfile.ZipFile(dest, "w").close()
         return ZipSummary(included=0, left_out=0, content_bytes=0)
+
+
+class CountingAgent(FakeAgentSession):
+    """The fake agent, remembering every message it was asked to answer."""
+
+    def __init__(self, settings, provider, session_tag: str = "") -> None:
+        super().__init__(settings, provider, session_tag, words=20, delay=0.002)
+        self.asked: list[str] = []
+
+    async def _drive(self, text, files, emit):
+        self.asked.append(text)
+        await super()._drive(text, files, emit)

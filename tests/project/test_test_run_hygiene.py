@@ -46,10 +46,10 @@ def test_third_party_warnings_about_their_own_code_are_not_shown(tmp_path):
 
 
 def test_test_runs_remove_their_temp_folders(tmp_path):
-    """A browser harness test, and one that starts app.py in a subprocess (Gradio makes its cache folder there)."""
+    """A page test, and one that starts app.py in a subprocess (Gradio makes its cache folder there)."""
     run_tmp = tmp_path / "tmp"
     run_tmp.mkdir()
-    proc = _pytest(["tests/browser/test_webui_units.py", "tests/agent/test_newcomer_fixes.py",
+    proc = _pytest(["tests/webui/test_status.py", "tests/webui/test_app_startup.py",
                     "-k", "sandbox_line_and_usage_line or busy_port"], run_tmp)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout, proc.stdout

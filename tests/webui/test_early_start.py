@@ -6,25 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
-from typing import Any
 
-import gradio as gr
-import pytest
-
-from tests.browser.conftest import base_settings, free_port, wait_for_config
-from tests.browser.fakes import FakeAgentSession, FakeProvider
-
-
-class CountingAgent(FakeAgentSession):
-    """The fake agent, remembering every message it was asked to answer."""
-
-    def __init__(self, settings, provider, session_tag: str = "") -> None:
-        super().__init__(settings, provider, session_tag, words=20, delay=0.002)
-        self.asked: list[str] = []
-
-    async def _drive(self, text, files, emit):
-        self.asked.append(text)
-        await super()._drive(text, files, emit)
+from tests.browser.conftest import base_settings
+from tests.browser.fakes import CountingAgent, FakeProvider
 
 
 def _controller(early_start: bool = True):
@@ -129,53 +113,3 @@ def test_start_early_is_the_first_listener_on_enter_and_skips_the_queue():
 
     capped = build_demo(settings, FakeProvider(), PageOptions(concurrency_limit=2))
     assert not capped.controller.early_start, "an early start would bypass the cap on concurrent chats"
-
-
-@pytest.fixture
-def counted_page(browser: Any, monkeypatch: pytest.MonkeyPatch):
-    """The page on the fake agent, counting the turns start_early launched."""
-    from webui.chat import ChatController
-    from webui.page import PageOptions, build_demo
-    from webui.sessions import SessionRegistry
-
-    launched: list[str] = []
-    original = ChatController.start_early
-
-    async def spy(self, message, history, model, api_key, request: gr.Request):  # Gradio injects by annotation
-        await original(self, message, history, model, api_key, request)
-        if request.session_hash in self._started:
-            launched.append(str(message.get("text") if isinstance(message, dict) else message))
-
-    monkeypatch.setattr(ChatController, "start_early", spy)
-    settings = base_settings(anthropic_api_key="test-key")
-    registry = SessionRegistry(settings, FakeProvider(), factory=CountingAgent)
-    demo = build_demo(settings, FakeProvider(), PageOptions(), registry=registry)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
-    wait_for_config(url)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(url)
-    page.get_by_test_id("textbox").wait_for(timeout=30_000)
-    try:
-        yield page, registry, launched
-    finally:
-        context.close()
-        demo.close()
-
-
-def test_in_the_browser_each_message_starts_on_enter_and_runs_once(counted_page):
-    page, registry, launched = counted_page
-    box = page.get_by_test_id("textbox")
-    for n, text in enumerate(["first question", "second question"], start=1):
-        box.fill(text)
-        box.press("Enter")
-        page.wait_for_function(
-            f"() => {{ const b = document.querySelectorAll('.bot'); return b.length >= {n} && "
-            f"b[b.length - 1].textContent.includes('w19'); }}", timeout=30_000)
-        page.locator("button.stop-button").wait_for(state="detached", timeout=30_000)
-    (key,) = registry.keys()
-    assert registry.get(key).agent.asked == ["first question", "second question"], "a message ran twice or never"
-    assert launched == ["first question", "second question"], "the turns were not started on Enter"
-    assert page.locator(".user").count() == 2 and page.locator(".bot").count() == 2

@@ -25,9 +25,9 @@ from agent.events import (
     Usage,
     UsageUpdate,
 )
-from agent.presenter import clip_middle
+from agent.presenter import clip_middle, one_line
 from webui.artifacts import ArtifactStore
-from webui.render import TurnRenderer, fence, render_events, tool_title
+from webui.render import STOPPED_NOTE, TurnRenderer, fence, inert, render_events, tool_title
 
 
 def _clock():
@@ -199,3 +199,111 @@ def test_running_step_shows_elapsed_seconds():
     assert r.messages()[0].metadata["log"] == "running… 3 s"
     r.tick()
     assert not r.changed  # same second: nothing to send
+
+
+def test_memoized_chatbot_reuses_unchanged_messages_and_redoes_changed_ones():
+    import gradio as gr
+
+    from webui.chatbot import memoize_postprocess
+
+    bot = gr.Chatbot(render=False)
+    calls = []
+    original = bot._postprocess
+
+    def counting(message):
+        calls.append(message)
+        return original(message)
+
+    bot._postprocess = counting
+    memoize_postprocess(bot)
+    history = [{"role": "user", "content": [{"type": "text", "text": "hi"}], "metadata": None},
+               {"role": "assistant", "content": [{"type": "text", "text": "hello"}], "metadata": {"title": "t", "status": "done"}}]
+    first = bot.postprocess(list(history) + [{"role": "assistant", "content": "stream 1"}])
+    assert len(calls) == 3
+    second = bot.postprocess(list(history) + [{"role": "assistant", "content": "stream 2"}])
+    assert len(calls) == 4  # only the streamed message was processed again
+    history[1]["metadata"]["status"] = "pending"  # an in-place edit is noticed
+    third = bot.postprocess(list(history))
+    assert len(calls) == 5
+    assert first.model_dump()[:2] == second.model_dump()[:2]
+    assert second.model_dump()[2]["content"][0]["text"] == "stream 2"
+    assert third.model_dump()[1]["metadata"]["status"] == "pending"
+    assert type(bot) is gr.Chatbot and bot.get_block_name() == "chatbot"
+
+NASTY = "echo '<h1>Hi</h1>' **bold** a & b <img src=x onerror=alert(1)> `tick` [l](http://x.test) $$x$$"
+
+
+# ----- step titles are inert text --------------------------------------------------------------------------
+
+
+def test_title_escapes_html_and_markdown_metacharacters():
+    assert tool_title("run_command", {"command": "echo '<b>'"}) == "Ran a command\\: echo \\'&lt;b&gt;\\'"
+    title = inert(NASTY)
+    for raw in ("<", ">", "**", "[l]", "$$"):
+        assert raw not in title, f"{raw!r} would be rendered, not shown"
+    assert "\\`tick\\`" in title and "&lt;h1&gt;" in title and "a &amp; b" in title and "\\*\\*bold\\*\\*" in title
+    assert inert("a_b # c") == "a\\_b \\# c"
+
+
+def test_title_is_cut_before_escaping_so_no_entity_is_split():
+    command = "x" * (59 - 3) + "<<<<<<<<"  # the cut falls inside the run of "<"
+    title = tool_title("run_command", {"command": command})
+    summary = title.split("\\: ", 1)[1]
+    assert summary.endswith("&lt;&lt;…"), summary
+    assert summary.replace("&lt;", "<") == one_line(command)
+    assert not summary.endswith("&"), "an entity was cut in half"
+
+
+# ----- one thought, one Thinking step ------------------------------------------------------------------------
+
+
+def test_sandbox_status_and_usage_do_not_split_a_thought():
+    r = TurnRenderer(clock=_clock())
+    r.feed(ThinkingDelta("first half, "))
+    r.feed(SandboxStatus("starting", "local"))
+    r.feed(SandboxStatus("ready", "local", "sbx1"))
+    r.feed(UsageUpdate(Usage(1, 2), Usage(1, 2)))
+    r.feed(ThinkingDelta("second half"))
+    r.feed(TextDelta("Answer"))
+    r.feed(Done("end_turn"))
+    msgs = r.messages()
+    thinking = [m for m in msgs if m.metadata.get("title") == "Thinking"]
+    assert len(thinking) == 1, [m.metadata for m in msgs]
+    assert thinking[0].content == "first half, second half"
+    assert thinking[0].metadata["status"] == "done"
+    assert msgs[-1].content == "Answer"
+
+
+def test_sandbox_note_during_a_thought_goes_above_it():
+    r = TurnRenderer(clock=_clock())
+    r.feed(ThinkingDelta("hmm "))
+    r.feed(SandboxStatus("restarted", "local", "sbx2"))
+    r.feed(ThinkingDelta("still thinking"))
+    note, step = r.messages()
+    assert "restarted" in note.content
+    assert step.metadata["title"] == "Thinking" and step.metadata["status"] == "pending"
+    assert step.content == "hmm still thinking"
+
+
+def test_renderer_stop_note_matches_the_page_note():
+    r = TurnRenderer(clock=_clock())
+    r.feed(TextDelta("partial"))
+    r.stop()
+    assert r.messages()[-1].content == STOPPED_NOTE
+
+
+# ----- failed steps stand out --------------------------------------------------------------------------------
+
+
+def test_failed_step_title_says_failed_with_a_warning_mark():
+    msgs = render_events(
+        [
+            ToolRunning("t1", "run_command", {"command": "ls /nope"}),
+            ToolFinished("t1", "run_command", ToolResult(output="No such file\nExit code 2", is_error=True), 0.04),
+        ]
+    )
+    title = msgs[0].metadata["title"]
+    assert title.startswith("⚠️ ") and title.endswith(" — failed"), title
+    ok = render_events([ToolRunning("t2", "run_command", {"command": "ls"}),
+                        ToolFinished("t2", "run_command", ToolResult(output="a"), 0.01)])
+    assert "⚠️" not in ok[0].metadata["title"] and "failed" not in ok[0].metadata["title"]
