@@ -16,6 +16,7 @@ from agent.oplog import process_salt
 from webui.chat import ChatController
 from webui.chatbot import memoize_postprocess
 from webui.confirm import confirmed_reset
+from webui.files_panel import mark_turn_end, wire_files_panel
 from webui.hosting import Hosting
 from webui.interface import ChatInterface, keep_placeholder
 from webui.sessions import SessionRegistry
@@ -119,8 +120,9 @@ def build_demo(
                     download = gr.File(label="Download", interactive=False, elem_id="download")
                     files_note = gr.Markdown("")
             with gr.Column(scale=3, elem_id="chat-column"):
+                turn_end = gr.State(0.0)  # set when a turn is over: the Files list refreshes (webui/files_panel.py)
                 chat = ChatInterface(
-                    controller.respond,
+                    mark_turn_end(controller.respond),
                     multimodal=True,
                     chatbot=memoize_postprocess(gr.Chatbot(
                         value=history,
@@ -139,7 +141,7 @@ def build_demo(
                         stop_btn=True,
                     ),
                     additional_inputs=[model, api_key],
-                    additional_outputs=[status, usage, port],
+                    additional_outputs=[status, usage, port, turn_end],
                     examples=[[e] for e in EXAMPLES],
                     cache_examples=False,
                     concurrency_limit=options.concurrency_limit,
@@ -179,8 +181,7 @@ def build_demo(
         api_key.change(banner_for, api_key, notice, queue=False, show_progress="hidden", api_visibility="undocumented")
         upload.upload(workspace.upload, upload, files_note, api_visibility="undocumented")
         refresh_files.click(workspace.list_files, None, [file_choice, files_note], api_visibility="undocumented")
-        download_one.click(workspace.download_file, file_choice, [download, files_note], api_visibility="undocumented")
-        download_zip.click(workspace.download_zip, None, [download, files_note], api_visibility="undocumented")
+        wire_files_panel(chat, turn_end, workspace, file_choice, files_note, download, download_one, download_zip)
         open_preview.click(workspace.preview, port, preview, api_visibility="undocumented")
         # A reply that starts a web server fills in its port: the closed panel opens and shows the app by itself.
         # (While the panel is open the person may be typing a port: then they press Open preview themselves.)
