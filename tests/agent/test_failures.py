@@ -24,6 +24,7 @@ from tests.support.claude_standin import (
     Text,
     ToolUse,
     forbidden,
+    http_error,
     overloaded,
     prompt_too_long,
     rate_limited,
@@ -178,3 +179,78 @@ def test_key_never_appears_in_events(claude, provider):
     dumped = json.dumps([e.to_dict() for e in turn.events])
     assert claude.api_key not in dumped
     assert turn.of(TextDelta) == [] and turn.done.stop_reason == "error"
+
+
+# ----- keys in error text -------------------------------------------------------------------------------------
+# Keys are generated here in their real shapes (never written out: a key-shaped literal must not be committed).
+
+_KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _anthropic_shaped_key() -> str:
+    """``sk-ant-api03-`` then 95 characters of letters, digits, ``-`` and ``_`` (as Anthropic's keys are)."""
+    import secrets
+
+    body = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(93)) + "AA"
+    return "sk-" + "ant-" + "api03-" + body
+
+
+def _e2b_shaped_key() -> str:
+    """``e2b_`` then 40 hex digits (as E2B's keys are)."""
+    import secrets
+
+    return "e2b" + "_" + secrets.token_hex(20)
+
+
+def _assert_no_key_left(text: str, *keys: str) -> None:
+    for key in keys:
+        body = key.split("-", 3)[-1] if key.startswith("sk-") else key[4:]
+        pieces = {body[i:i + 8] for i in range(len(body) - 7)}
+        left = [p for p in pieces if p in text]
+        assert not left, f"part of a key survived ({len(left)} pieces of 8 characters): {text!r}"
+
+
+def test_scrub_blanks_real_shaped_keys_wherever_they_stand():
+    from agent.failures import scrub
+
+    for _ in range(20):  # random bodies: a '-' or '_' anywhere in the key must not let its tail through
+        ant, e2b = _anthropic_shaped_key(), _e2b_shaped_key()
+        assert len(ant) >= 108 and len(e2b) == 44
+        for text in (
+            f"invalid x-api-key: {ant}",
+            f"Authorization: Bearer {ant}\nsandbox key {e2b}.",
+            f'{{"error": {{"message": "key \'{ant}\' and \\"{e2b}\\" rejected"}}}}',
+            f"https://api.e2b.test/sandboxes?api_key={e2b}&next={ant}",
+            f"{'x' * 150} {ant}",  # a key across the length limit
+            f"({e2b}),[{ant}]",
+        ):
+            out = scrub(text)
+            _assert_no_key_left(out, ant, e2b)
+            assert "[key]" in out, out
+
+
+def test_an_api_error_quoting_the_key_is_told_without_it(claude, provider):
+    key = _anthropic_shaped_key()
+    claude.push(http_error(400, "invalid_request_error", f"invalid request: header x-api-key={key} is malformed"))
+
+    async def scenario():
+        async with agent_session(make_settings(claude), provider) as s:
+            return await collect(s, "hello")
+
+    turn = run(scenario())
+    error = turn.of(Error)[0]
+    assert "refused the request as invalid" in error.message, error.message
+    _assert_no_key_left(json.dumps([e.to_dict() for e in turn.events]), key)
+
+
+def test_a_sandbox_error_quoting_a_key_is_told_without_it():
+    from e2b import NotFoundException, SandboxException
+
+    from agent.sandbox.facade import translated_errors
+
+    key = _e2b_shaped_key()
+    for raised in (SandboxException(f"request with key {key} failed"), NotFoundException(f"no file for {key}")):
+        with pytest.raises(Exception) as info, translated_errors():
+            raise raised
+        assert type(info.value).__module__.startswith("agent."), type(info.value)
+        _assert_no_key_left(str(info.value), key)
