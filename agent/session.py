@@ -297,10 +297,18 @@ class AgentSession(TurnHost):
         return await save_zip(sandbox, files, HOME, dest, caps)
 
 
-def _safe_name(name: str) -> str:
+def _safe_name(name: str, max_bytes: int = 200) -> str:
+    """One visible file name from whatever a browser sent: no folders, no control characters, no leading dot,
+    and short enough for the file system (the end is kept, so the extension survives)."""
     base = posixpath.basename(name.replace("\\", "/")).strip()
-    base = re.sub(r"[^\w.\- ()]+", "_", base)
-    return base.lstrip(".") or "upload"
+    base = re.sub(r"[^\w.\- ()]+", "_", base).lstrip(".")
+    if len(base.encode()) > max_bytes:
+        stem, dot, ext = base.rpartition(".")
+        if not (dot and stem and len(ext) < 16):
+            stem, ext = base, ""
+        ext = f".{ext}" if ext else ""
+        base = stem.encode()[: max_bytes - len(ext.encode())].decode(errors="ignore") + ext
+    return base or "upload"
 
 
 def _stopped_by_reset(name: str, limit: int) -> ToolResult:

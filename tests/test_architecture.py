@@ -10,13 +10,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _imports(path: Path) -> set[str]:
-    """Absolute module names a file imports (relative imports are inside its own package)."""
+    """Absolute module names a file imports; relative imports are resolved against the file's own package."""
+    package = list(path.relative_to(ROOT).parts[:-1])  # a module's package, or an __init__'s own
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                names.add(node.module or "")
+                continue
+            base = package[: len(package) - (node.level - 1)] if node.level - 1 <= len(package) else []
+            if node.module:
+                names.add(".".join([*base, node.module]))
+            else:  # from . import a, b: each name may be a module of that package
+                names.update(".".join([*base, alias.name]) for alias in node.names)
     return names
 
 
@@ -33,10 +41,16 @@ def _is(name: str, *modules: str) -> bool:
 
 
 def test_only_the_sandbox_package_imports_the_e2b_sdk():
-    # agent/localbox is the server side of E2B's protocol (it uses the SDK's generated protocol modules).
     files = [p for p in _files("agent", "webui") if not p.is_relative_to(ROOT / "agent" / "sandbox")
              and not p.is_relative_to(ROOT / "agent" / "localbox")] + [ROOT / "app.py"]
-    assert _offenders(files, lambda n: _is(n, "e2b", "e2b_code_interpreter")) == []
+    assert _offenders(files, lambda n: _is(n, "e2b", "e2b_code_interpreter", "e2b_charts")) == []
+
+
+def test_the_local_server_uses_only_e2bs_protocol_modules_not_its_client():
+    # agent/localbox is the server side of E2B's protocol: it may use the SDK's generated protocol modules
+    # (e2b.envd.*) and, inside the sandbox's kernel, e2b_charts; never the client SDK itself.
+    bad = lambda n: _is(n, "e2b", "e2b_code_interpreter") and not _is(n, "e2b.envd")  # noqa: E731
+    assert _offenders(_files("agent/localbox"), bad) == []
 
 
 def test_the_core_imports_no_ui_toolkit():
@@ -57,3 +71,4 @@ def test_the_checks_see_imports():
     """The checker itself: it finds the imports it is meant to forbid."""
     assert "e2b_code_interpreter" in _imports(ROOT / "agent" / "sandbox" / "provider.py")
     assert "gradio" in _imports(ROOT / "webui" / "render" / "blocks.py")
+    assert "agent.localbox.capabilities" in _imports(ROOT / "agent" / "localbox" / "jail.py"), "relative imports"
