@@ -19,14 +19,12 @@ from e2b_code_interpreter.charts import (
     SuperChart,
 )
 
+from tests.support.localbox_fixtures import sandbox_for
+
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def only_chart(sandbox, code: str):

@@ -10,17 +10,14 @@ from e2b import CommandExitException, TimeoutException
 from e2b_code_interpreter import Sandbox
 
 from tests.localbox.helpers import extra_sandbox, wait_for
+from tests.support.localbox_fixtures import sandbox_for
 
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
     """One sandbox for this module's commands tests (each uses its own paths): saves a jail start per test, which
     keeps the suite's runtime modest on 2 cores. Overrides the function-scoped fixture of the same name."""
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def test_run_returns_stdout_and_exit_code(sandbox) -> None:

@@ -14,15 +14,12 @@ from e2b.sandbox.filesystem.filesystem import WriteEntry
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
 from tests.localbox.helpers import ENVD_PORT, raw_client, sandbox_headers
+from tests.support.localbox_fixtures import sandbox_for
 
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def test_metadata_set_on_write_and_shown_in_info(sandbox) -> None:

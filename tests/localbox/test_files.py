@@ -12,16 +12,14 @@ import pytest
 from e2b import FileNotFoundException, FileType, NotFoundException
 from e2b_code_interpreter import Sandbox
 
+from tests.support.localbox_fixtures import sandbox_for
+
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
     """One sandbox for this module's files tests (each uses its own paths): saves a jail start per test, which
     keeps the suite's runtime modest on 2 cores. Overrides the function-scoped fixture of the same name."""
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def test_write_and_read_text(sandbox) -> None:

@@ -12,14 +12,12 @@ from e2b import CommandExitException
 from e2b.sandbox.commands.command_handle import PtySize
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
+from tests.support.localbox_fixtures import sandbox_for
+
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def collect(handle) -> tuple[str, int]:

@@ -13,17 +13,14 @@ from e2b import TimeoutException
 from e2b_code_interpreter import Sandbox, SandboxException
 
 from tests.localbox.helpers import extra_sandbox, wait_for
+from tests.support.localbox_fixtures import sandbox_for
 
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
     """One sandbox (one kernel) for this module: tests use their own variable names, and sharing the kernel also
     checks it stays healthy across errors, interrupts and context restarts. Saves a jail start per test."""
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def test_plain_expression_is_the_main_result(sandbox) -> None:

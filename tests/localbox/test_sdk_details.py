@@ -15,15 +15,13 @@ import pytest
 from e2b import FileType, TimeoutException
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
+from tests.support.localbox_fixtures import sandbox_for
+
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
     """One sandbox for the module (each test uses its own paths), to spare a jail start per test."""
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def run(coro):

@@ -12,14 +12,12 @@ import pytest
 from e2b import FileNotFoundException, FilesystemEventType, FileType, SandboxException
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
+from tests.support.localbox_fixtures import sandbox_for
+
 
 @pytest.fixture(scope="module")
 def sandbox(localbox) -> Iterator[Sandbox]:
-    sbx = Sandbox.create(timeout=600, **localbox.sdk_options())
-    try:
-        yield sbx
-    finally:
-        sbx.kill()
+    yield from sandbox_for(localbox, timeout=600)
 
 
 def kinds(events) -> list[tuple[FilesystemEventType, str]]:

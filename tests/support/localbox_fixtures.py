@@ -8,6 +8,7 @@ afterwards. If the jail cannot be built on this machine the fixture fails loudly
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -32,12 +33,12 @@ def localbox() -> Iterator[LocalServer]:
     yield from serve()
 
 
-@pytest.fixture
-def sandbox(localbox: LocalServer) -> Iterator[object]:
-    """A fresh `e2b_code_interpreter.Sandbox` on the session's local server, killed after the test."""
+def sandbox_for(localbox: LocalServer, timeout: int = 300) -> Iterator[Any]:
+    """Create an `e2b_code_interpreter.Sandbox` on ``localbox``, yield it, kill it: the body of sandbox fixtures
+    (a module may share one sandbox between its tests with a module-scoped fixture built on this)."""
     from e2b_code_interpreter import Sandbox
 
-    sbx = Sandbox.create(timeout=300, **localbox.sdk_options())
+    sbx = Sandbox.create(timeout=timeout, **localbox.sdk_options())
     try:
         yield sbx
     finally:
@@ -45,3 +46,9 @@ def sandbox(localbox: LocalServer) -> Iterator[object]:
             sbx.kill()
         except Exception:  # already killed by the test: nothing left to free
             pass
+
+
+@pytest.fixture
+def sandbox(localbox: LocalServer) -> Iterator[Any]:
+    """A fresh `e2b_code_interpreter.Sandbox` on the session's local server, killed after the test."""
+    yield from sandbox_for(localbox)
