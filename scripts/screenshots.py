@@ -72,7 +72,7 @@ def main(out: Path) -> None:
             _save(page, out / "first-view.png")
 
             _ask(page, "Run a shell command and show me the result")
-            page.locator(".bot .thought-group > .title").filter(has_text="run_command").first.click()
+            page.locator(".bot .thought-group > .title").filter(has_not_text="Thinking").first.click()
             page.wait_for_timeout(800)
             _save(page, out / "tool-step.png")
             page.context.close()
