@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.page_helpers import bot_text, send
+from tests.browser.page_helpers import ask, bot_text, send
 from tests.browser.test_page import wait_idle, wait_until
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
 
@@ -148,9 +148,7 @@ def test_svg_output_shows_inline_as_an_image_and_runs_no_script(page, claude, re
     )
     code = f"from IPython.display import SVG, display\ndisplay(SVG({svg!r}))\n"
     claude.push(tool_reply(ToolUse("execute_code", {"code": code})), text_reply("Drew the picture."))
-    send(page, "Draw an SVG")
-    wait_until(lambda: "Drew the picture." in bot_text(page), 60, "the final answer")
-    wait_idle(page)
+    ask(page, "Draw an SVG", "Drew the picture.")
     img = page.locator(".bot img[src^='data:image/svg+xml']").first
     img.wait_for(timeout=10_000)
     page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import base_settings, launch_page
-from tests.browser.page_helpers import SHOTS, bot_text, send
+from tests.browser.page_helpers import SHOTS, ask, bot_text, send, wait_idle, wait_until
 from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
 from tests.support.claude_standin import ToolUse, overloaded, text_reply, tool_reply
 
@@ -23,22 +23,6 @@ pytestmark = pytest.mark.browser
 
 
 # ----- helpers ------------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> float:
-    """Poll ``predicate`` until true; returns the seconds it took. Fails with ``what`` on timeout."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def wait_idle(page: Any, timeout: float = 60.0) -> None:
-    """The turn is over when the Stop button is gone and the send button is back."""
-    page.locator("button.stop-button").wait_for(state="detached", timeout=timeout * 1000)
-    page.locator("button.submit-button").wait_for(state="visible", timeout=timeout * 1000)
 
 
 def new_session_key(app: Any, before: set[str], timeout: float = 10.0) -> str:
@@ -427,9 +411,7 @@ def test_html_from_sandbox_code_shows_as_a_table_but_cannot_run_scripts_on_the_p
         "<img src=nowhere onerror=\"window.parent.__pwned = 1; window.__pwned = 1\">'))\n"
     )
     claude.push(tool_reply(ToolUse("execute_code", {"code": code})), text_reply("Shown the table."))
-    send(page, "Show an HTML table")
-    wait_until(lambda: "Shown the table." in bot_text(page), 60, "the final answer")
-    wait_idle(page)
+    ask(page, "Show an HTML table", "Shown the table.")
     frame = page.locator(".bot iframe[sandbox]").first
     frame.wait_for(timeout=10_000)
     assert frame.get_attribute("sandbox") == "", "the frame must not allow scripts or same-origin access"

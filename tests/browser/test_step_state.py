@@ -10,23 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from agent.events import Done, Error, ToolFinished, ToolResult, ToolRunning
-from tests.browser.page_helpers import SHOTS, bot_text, send
+from tests.browser.page_helpers import SHOTS, bot_text, send, wait_idle, wait_until
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
 from webui.render import TurnRenderer
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def wait_idle(page, timeout: float = 60.0) -> None:
-    page.locator("button.stop-button").wait_for(state="detached", timeout=timeout * 1000)
-    page.locator("button.submit-button").wait_for(state="visible", timeout=timeout * 1000)
 
 
 @pytest.mark.browser

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
-from tests.browser.page_helpers import SHOTS, bot_text, send
+from tests.browser.page_helpers import SHOTS, bot_text, send, wait_idle, wait_until
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
 from webui.render import STOPPED_NOTE
 
@@ -43,19 +42,6 @@ def test_an_edit_step_shows_the_change_as_a_diff(page, claude):
 # ----- in Chromium ----------------------------------------------------------------------------------------------
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _idle(page: Any, timeout: float = 60.0) -> None:
-    page.locator("button.stop-button").wait_for(state="detached", timeout=timeout * 1000)
-
-
 @pytest.mark.browser
 def test_page_shows_literal_titles_one_thought_failed_step_and_port_early(page, claude):
     from tests.support.claude_standin import Reply, Text, Thinking, ToolUse, tool_reply
@@ -67,12 +53,12 @@ def test_page_shows_literal_titles_one_thought_failed_step_and_port_early(page, 
         Reply((Text("It failed; the port was 8000. " * 4, chunks=12, delay=0.4),)),
     )
     send(page, "Run the odd command")
-    _wait(lambda: "— failed" in bot_text(page), 60, "the failed step")
+    wait_until(lambda: "— failed" in bot_text(page), 60, "the failed step")
     page.get_by_text("Preview a web app").click()
     port = page.get_by_label("Port in the sandbox")
-    _wait(lambda: port.input_value() == "8000", 5, "the Preview port to show 8000 while the turn still runs")
+    wait_until(lambda: port.input_value() == "8000", 5, "the Preview port to show 8000 while the turn still runs")
     assert page.locator("button.stop-button").count() == 1, "the turn was already over: the port came too late"
-    _idle(page)
+    wait_idle(page)
     text = bot_text(page)
     assert "<h1>Hi</h1>" in text and "**bold**" in text and "a & b" in text and "<img src=x>" in text, text
     assert page.locator(".bot h1").count() == 0, "the command's HTML was rendered as a heading"
@@ -90,18 +76,18 @@ def test_stop_while_thinking_says_stopped_and_next_message_works(page, claude):
 
     claude.push(Reply((Thinking("pondering " * 40, chunks=40, delay=0.25), Text("never shown"))))
     send(page, "Think for a long time")
-    _wait(lambda: "Thinking" in bot_text(page), 30, "the thinking step")
+    wait_until(lambda: "Thinking" in bot_text(page), 30, "the thinking step")
     page.locator("button.stop-button").click()
-    _idle(page, timeout=10)
-    _wait(lambda: STOPPED_NOTE in bot_text(page), 5, "the Stopped note")
+    wait_idle(page, timeout=10)
+    wait_until(lambda: STOPPED_NOTE in bot_text(page), 5, "the Stopped note")
     time.sleep(1.0)  # a late frame from the cancelled turn must not wipe or double the note
     assert bot_text(page).count(STOPPED_NOTE) == 1
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "review-fixes-stopped.png"))
     claude.push(text_reply("Still here."))
     send(page, "Hello again")
-    _wait(lambda: "Still here." in bot_text(page), 30, "the next answer")
-    _idle(page)
+    wait_until(lambda: "Still here." in bot_text(page), 30, "the next answer")
+    wait_idle(page)
     texts = str(claude.requests[-1].messages)
     assert "Hello again" in texts and "Think for a long time" in texts, "the conversation was not kept"
     assert STOPPED_NOTE not in texts, "the page's note leaked into what the model is sent"

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from agent.presenter import clip_middle, has_hints, step_title, tool_code, tool_diff, tool_path
-from webui.safety import inline_code
+from webui.safety import inline_code, literal
 
 # Display caps: what the page shows, not what the model sees (the agent cuts the model's copy itself).
 MAX_INPUT_CHARS = 12_000
@@ -29,10 +29,6 @@ def fence(text: str, lang: str = "") -> str:
     return f"{ticks}{lang}\n{text.rstrip(chr(10))}\n{ticks}"
 
 
-_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_ASCII_PUNCTUATION = frozenset("!\"#$%'()*+,-./:;=?@[\\]^_`{|}~")
-
-
 def inert(text: str) -> str:
     """Plain text that reads the same after Gradio's Markdown + HTML rendering of a step title.
 
@@ -43,17 +39,7 @@ def inert(text: str) -> str:
     autolinks stay literal. A zero-width space after each ``$`` keeps ``$$`` from starting LaTeX.
     Escape after cutting text to length, never before, so no entity or escape is cut in half.
     """
-    out: list[str] = []
-    for ch in text:
-        if ch in _HTML_ENTITIES:
-            out.append(_HTML_ENTITIES[ch])
-        elif ch == "$":
-            out.append("\\$\u200b")
-        elif ch in _ASCII_PUNCTUATION:
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
+    return literal(text)
 
 
 def tool_title(name: str, tool_input: dict[str, Any], mark: str = "", suffix: str = "", finished: bool = True) -> str:
