@@ -85,6 +85,11 @@ def _read(source: Mapping[str, str], prefix: str, base: Limits) -> Limits:
     return Limits(**{**base.__dict__, **values})
 
 
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:g} minutes" if minutes >= 1 else f"{seconds:g} seconds"
+
+
 class DailyBook(Protocol):
     """Estimated dollars spent per client per day (UTC), on the operator's key."""
 
@@ -140,9 +145,11 @@ class Guard:
         """Why a new turn may not start."""
         lim = self.limits
         if lim.turns is not None and self.turns >= lim.turns:
-            return (f"This chat has reached its limit of {lim.turns} messages. Start a new chat (reload the page)"
-                    + ("" if self.own_key else ", or paste your own Anthropic key in Settings for higher limits") + ".")
+            return f"This chat has reached its limit of {lim.turns} messages on this page.{self._hint()}"
         return self._money_problem() or self._tool_problem()
+
+    def _hint(self) -> str:
+        return "" if self.own_key else " Paste your own Anthropic key in Settings for higher limits."
 
     def tool_refusal(self) -> str | None:
         """Why a tool call may not run (the model is told; ``halt`` then ends the turn)."""
@@ -155,10 +162,9 @@ class Guard:
     def _tool_problem(self) -> str | None:
         lim = self.limits
         if lim.tool_calls is not None and self.tool_calls >= lim.tool_calls:
-            return f"This chat has used its {lim.tool_calls} tool steps. Start a new chat to go on."
+            return f"This chat has used its {lim.tool_calls} tool steps.{self._hint()}"
         if lim.tool_seconds is not None and self.tool_seconds >= lim.tool_seconds:
-            return (f"This chat has used its {lim.tool_seconds / 60:.0f} minutes of running code. Start a new "
-                    "chat to go on.")
+            return f"This chat has used its {_duration(lim.tool_seconds)} of running code.{self._hint()}"
         return None
 
     def _money_problem(self) -> str | None:

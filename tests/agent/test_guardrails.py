@@ -84,7 +84,7 @@ def test_seconds_of_running_tools_are_capped(claude):
             return await collect(s, "slow")
 
     turn = run(scenario())
-    assert turn.done.stop_reason == StopReason.LIMIT and "minutes of running code" in turn.done.message
+    assert turn.done.stop_reason == StopReason.LIMIT and "0.3 seconds of running code" in turn.done.message
     assert len(claude.requests) == 1
 
 
