@@ -20,6 +20,7 @@ if any(importlib.util.find_spec(name) is None for name in ("gradio", "anthropic"
     sys.exit("This Python does not have the app's packages. Start the app with: bash scripts/run.sh")
 
 from agent.config import Settings, environment  # after the check above
+from agent.config import on_spaces as running_on_spaces
 from agent.guardrails import Guardrails
 
 # webui (and so gradio) is imported only after the settings are checked: gradio reads GRADIO_SERVER_PORT with
@@ -63,7 +64,10 @@ def main() -> None:
         env = environment()  # .env counts like the real environment for every setting
         hosting = Hosting.from_env(env)
         guardrails = Guardrails.from_env(env)
-        trust_proxy = env.get("AGENT_TRUST_PROXY", "").strip().lower() in ("1", "true", "yes")
+        from webui.admission import SessionPolicy  # no gradio import either
+
+        sessions = SessionPolicy.from_env(env, kind=settings.kind, spaces=running_on_spaces(env))
+        trust_proxy = sessions.trust_proxy  # AGENT_TRUST_PROXY, or on a Space
     except ValueError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -81,11 +85,12 @@ def main() -> None:
         hosting=hosting,
         guardrails=guardrails,
         trust_proxy=trust_proxy,
+        sessions=sessions,
     )
     demo = build_demo(settings, provider, options)
     lifecycle = Lifecycle(demo.registry, provider)
     install_sigterm_handler()
-    launch_kwargs = hosting.launch_kwargs(lifecycle.lifespan)  # headers, login, upload cap (webui/hosting.py)
+    launch_kwargs = hosting.launch_kwargs(lifecycle.lifespan, lifecycle.middleware())  # headers, login, heartbeats
     launch_kwargs["app_kwargs"]["middleware"].append(status_middleware(demo.registry))  # GET /status (counts)
     launch_problem: str | None = None
     try:

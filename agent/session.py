@@ -31,7 +31,7 @@ from agent.sandbox import Sandbox, SandboxProvider, SandboxReset, SandboxUnavail
 from agent.tools import Tool, ToolContext, default_tools
 from agent.tools.base import HOME, make_result, sandbox_path
 from agent.tools.files import SKIP_DIRS
-from agent.transcript import append_user
+from agent.transcript import TurnMarks, append_assistant, append_user
 from agent.turn import Emit, TurnHost
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class AgentSession(TurnHost):
         self._sandbox_error_reported = False
         self._no_thinking_models: set[str] = set()  # models that rejected adaptive thinking in this session
         self.guard = Guard()  # the operator's limits (none unless set; the page gives each session its own)
+        self._resume_note: str | None = None  # for the model with the next message (see ``restore``)
 
     # ------------------------------------------------------------------ settings and client
 
@@ -101,6 +102,9 @@ class AgentSession(TurnHost):
             note = self._lease.take_note()
             if note:
                 content = f"[{note}]\n\n{content}"
+            resume_note, self._resume_note = self._resume_note, None
+            if resume_note:
+                content = f"[{resume_note}]\n\n{content}"
             append_user(self.messages, [{"type": "text", "text": content or "(empty message)"}])
             loop = AgentLoop(
                 client=self._client_for_turn(),
@@ -128,6 +132,24 @@ class AgentSession(TurnHost):
             raise
         finally:
             self._emit = None
+
+    def restore(self, turns: Sequence[tuple[int, str, str]], note: str | None = None) -> None:
+        """Start this session from an earlier conversation given as text: (turn number, user text, reply text).
+
+        For a conversation that comes back after its session was closed (the page keeps its own copy): the model
+        gets the earlier turns as plain text, and ``note`` (e.g. "the sandbox is fresh") with the next message.
+        Turn numbers are kept, so ``rewind`` cuts the same turns as on the page. Only before any turn runs.
+        """
+        if self.turn_running:
+            raise RuntimeError("restore while a turn is running")
+        self.messages.clear()
+        self._marks = TurnMarks()
+        for number, user, reply in turns:
+            self._marks.begin(number, self.messages)
+            append_user(self.messages, [{"type": "text", "text": user.strip() or "(empty message)"}])
+            if reply.strip():
+                append_assistant(self.messages, [{"type": "text", "text": reply}])
+        self._resume_note = note
 
     # ------------------------------------------------------------------ tools
 

@@ -31,6 +31,7 @@ import gradio as gr
 from agent.config import is_public
 from agent.events import Done, SandboxStatus, ToolFinished, UsageUpdate
 from agent.turn import Turn
+from webui.admission import client_address
 from webui.limits import InputLimits, model_problem
 from webui.pacing import Pacer
 from webui.render import STOPPED_MARK, STOPPED_NOTE, TurnRenderer
@@ -89,6 +90,12 @@ class ChatController:
         # a handler took on (so a start_early that arrives after its handler never runs the message twice).
         self._started: dict[str, StartedTurn] = {}
         self._handled: dict[str, tuple[int, str, int]] = {}
+        registry.forget_hooks.append(self._forget)
+
+    def _forget(self, key: str) -> None:
+        """A page load's conversation was closed (e.g. a script's, after its last use): drop what is kept for it."""
+        self._started.pop(key, None)
+        self._handled.pop(key, None)
 
     # ----- helpers shared with the page -------------------------------------------------------------------
     def settings_for(self, model: str | None, api_key: str | None):
@@ -99,6 +106,10 @@ class ChatController:
         if api_key and api_key.strip():
             changes["anthropic_api_key"] = api_key.strip()
         return base.replace(**changes) if changes else base
+
+    def client(self, request: gr.Request | None) -> str:
+        """The visitor's address, for the per-visitor sandbox cap."""
+        return client_address(request, self.registry.policy.trust_proxy)
 
     def refusal(self, text: str, model: str | None, api_key: str | None) -> str | None:
         """Why this message is not sent to the model (too long, a model not offered on the operator's key)."""
@@ -145,7 +156,7 @@ class ChatController:
         if not key:  # never pool callers without a session into one shared conversation and sandbox
             yield [gr.ChatMessage(role="assistant", content=NO_SESSION)], gr.skip(), gr.skip(), gr.skip()
             return
-        session = self.registry.open(key)
+        session = self.registry.open(key, self.client(request))
         self._attach(session, request, api_key)
         text, files = message_text_and_files(message)
         settings = self.settings_for(model, api_key)
@@ -162,6 +173,11 @@ class ChatController:
         # Earlier turns are over: a step still pending in the history lost its last frame to a Stop or a closed
         # connection. It is marked stopped in place (the page shows these very dicts), so it never runs again.
         mark_pending_stopped(history)
+        full = self.registry.admit(session)  # over a sandbox cap: say so before anything reaches the model
+        if full is not None:
+            self._started.pop(key, None)
+            yield [gr.ChatMessage(role="assistant", content=f"⚠️ {full.message}")], gr.skip(), gr.skip(), gr.skip()
+            return
         mark = turn_mark(history, text, files)
         self._handled[key] = mark
         started = self._started.pop(key, None)
@@ -203,6 +219,7 @@ class ChatController:
                 renderer.add_note(GENERIC_FAILURE)
             yield self._frame(session, renderer, True, with_port=True)
         finally:
+            session.touch()  # the end of a turn counts as the conversation's last use
             if not turn.finished:
                 # Gradio closed us (Stop or tab gone): stop the turn; its task winds it down alone.
                 turn.cancel()
@@ -232,8 +249,8 @@ class ChatController:
         mark = turn_mark(history, text, files)
         if self._handled.get(key) == mark:
             return
-        session = self.registry.open(key)
-        if session.closed or session.agent.turn_running:
+        session = self.registry.open(key, self.client(request))
+        if session.closed or session.agent.turn_running or self.registry.admit(session) is not None:
             return
         self._attach(session, request, api_key)
         self._started.pop(key, None)  # an earlier start nobody adopted has finished (checked above): forget it
@@ -279,16 +296,17 @@ class ChatController:
     async def prewarm(self, request: gr.Request) -> None:
         """First keystroke: start this tab's sandbox so it is ready when the model's first tool call comes.
 
-        Skipped when the server has no Anthropic key (the visitor may never get to chat); the sandbox then
-        starts with the first message, in parallel with the model request.
+        Skipped when the server has no Anthropic key (the visitor may never get to chat), for a caller without a
+        live browser (a script: its sandbox starts with its first message), and over a sandbox cap (the message
+        then says so); the sandbox then starts with the first message, in parallel with the model request.
         """
         if not self.registry.settings.anthropic_api_key:
             return
         key = getattr(request, "session_hash", None)
-        if not key:
+        if not key or not self.registry.is_live(key):
             return
-        session = self.registry.open(key)
-        if session.prewarm_task is None:
+        session = self.registry.open(key, self.client(request))
+        if session.prewarm_task is None and self.registry.admit(session) is None:
             session.prewarm_task = asyncio.create_task(_quietly(session.agent.prewarm()))
 
     async def new_sandbox(self, request: gr.Request) -> str:
@@ -307,11 +325,12 @@ class ChatController:
         return self.status_text(session), self.usage_text(session)
 
     async def unload(self, request: gr.Request) -> None:
+        """The tab went away (closed or reloading): its conversation is kept for the grace period, then closed."""
         key = getattr(request, "session_hash", None)
         if key:
             self._started.pop(key, None)
             self._handled.pop(key, None)
-        await self.registry.close(key)
+        await self.registry.detach(key)
 
 
 def _role(message: Any) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +65,11 @@ class Hosting:
         """For ``gr.Blocks(delete_cache=...)``: (how often, older than), in seconds."""
         return (min(CACHE_SWEEP_S, max(1, self.cache_max_age_s)), max(1, self.cache_max_age_s))
 
-    def launch_kwargs(self, lifespan: Callable[[Any], Any] | None = None) -> dict[str, Any]:
-        """Keyword arguments for ``demo.launch`` besides host and port."""
+    def launch_kwargs(self, lifespan: Callable[[Any], Any] | None = None, middleware: Sequence[Any] = ()) -> dict[str, Any]:
+        """Keyword arguments for ``demo.launch`` besides host and port (``middleware``: the page's own, e.g. the
+        heartbeat watch from ``webui.lifecycle``)."""
         stack = headers.middleware(self.spaces) + (signin.middleware(self.hf_users) if self.hf_users else [])
-        app_kwargs: dict[str, Any] = {"middleware": stack}  # the first is outermost: headers on every answer
+        app_kwargs: dict[str, Any] = {"middleware": [*stack, *middleware]}  # the first is outermost: headers on every answer
         if lifespan is not None:
             app_kwargs["lifespan"] = lifespan
         kwargs: dict[str, Any] = {

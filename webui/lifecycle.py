@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from webui.artifacts import sweep_leftovers
+from webui.liveness import heartbeat_middleware
 from webui.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class Lifecycle:
         self.registry = registry
         self.provider = provider
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def middleware(self) -> list[Any]:
+        """For ``launch(app_kwargs={"middleware": ...})``: tells the registry which tabs have a live browser."""
+        return [heartbeat_middleware(self.registry.heartbeats)]
 
     def lifespan(self, app: Any) -> Any:
         """For ``demo.launch(app_kwargs={"lifespan": lifecycle.lifespan})``."""

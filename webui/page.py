@@ -13,12 +13,14 @@ from agent.downloads import DownloadCaps
 from agent.guardrails import Guardrails
 from agent.models import MODELS
 from agent.oplog import process_salt
+from webui.admission import SessionPolicy
 from webui.chat import ChatController
 from webui.chatbot import memoize_postprocess
 from webui.confirm import confirmed_reset
 from webui.files_panel import mark_turn_end, wire_files_panel
 from webui.hosting import Hosting
 from webui.interface import ChatInterface, keep_placeholder
+from webui.reconnect import BEFORE_UNLOAD_JS, NEW_CHAT_JS, SAVE_HISTORY_JS, Reconnect
 from webui.sessions import SessionRegistry
 from webui.status import notices, sandbox_line, usage_line
 from webui.visitors import Visitors
@@ -32,10 +34,12 @@ EXAMPLES = [
     "Make a CSV of 20 fake sales rows, then chart revenue by month",
 ]
 STATUS_REFRESH_S = 5.0
+STORAGE_KEY = "claude-agent-chat"  # where the browser keeps this page's conversation (webui/resume.py)
 
 INTRO = (
     "Ask for code, charts or a small web app. Claude writes and runs the code in a private sandbox that belongs "
-    "to this browser tab only; it is deleted when you close the tab."
+    "to this chat only. A reload keeps your chat and files; the sandbox is deleted shortly after you close the "
+    "tab or start a new chat."
 )
 
 
@@ -53,6 +57,7 @@ class PageOptions:
     hosting: Hosting = Hosting()  # headers, login, size limits, cache cleaning (webui/hosting.py)
     guardrails: Guardrails = Guardrails()  # per-session and per-address limits (agent/guardrails.py); off here
     trust_proxy: bool = False  # the visitor's address is the first X-Forwarded-For hop (Spaces, a known proxy)
+    sessions: SessionPolicy = SessionPolicy()  # reconnect grace, no-browser timeout, sandbox caps (webui/admission.py)
 
 
 def build_demo(
@@ -67,9 +72,9 @@ def build_demo(
     ``history`` pre-fills the chat shown on load (the UI benchmark uses it to measure long conversations).
     """
     if registry is None:
-        registry = SessionRegistry(settings, provider)
+        registry = SessionRegistry(settings, provider, policy=options.sessions)
     kind = getattr(provider, "kind", settings.kind)
-    visitors = Visitors(options.guardrails, process_salt(), options.trust_proxy or options.hosting.spaces, kind)
+    visitors = Visitors(options.guardrails, process_salt(), options.trust_proxy or options.hosting.spaces or options.sessions.trust_proxy, kind)
     controller = ChatController(registry, min_interval=options.min_yield_interval,
                                 early_start=options.early_start and options.concurrency_limit is None,
                                 limits=options.hosting.limits, visitors=visitors)
@@ -77,6 +82,7 @@ def build_demo(
     workspace = WorkspaceActions(registry, provider, max_upload_bytes=limits.max_upload_bytes,
                                  download_caps=DownloadCaps(limits.max_download_bytes, limits.max_zip_bytes),
                                  public=options.hosting.public)
+    reconnect = Reconnect(controller)
     banner = notices(settings.missing_key_message(), options.sandbox_problem, options.on_spaces)
 
     # Rendered below the chat, but created first: the chat handler fills it when a turn started a web server.
@@ -92,8 +98,12 @@ def build_demo(
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=360):
                 status = gr.Markdown(sandbox_line(None, kind), elem_id="sandbox-status")
-                new_sandbox = gr.Button("New sandbox", size="sm", variant="secondary", elem_id="new-sandbox")
+                with gr.Row():
+                    new_chat = gr.Button("New chat", size="sm", variant="secondary", elem_id="new-chat")
+                    new_sandbox = gr.Button("New sandbox", size="sm", variant="secondary", elem_id="new-sandbox")
                 confirmed_reset(new_sandbox, controller.new_sandbox, status)
+                stored = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=STORAGE_KEY)
+                confirmed = gr.Checkbox(False, visible=False)
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     model = gr.Dropdown(
                         choices=[(label, mid) for label, mid in MODELS] + _extra_model(settings.model),
@@ -191,6 +201,16 @@ def build_demo(
         port.change(workspace.auto_preview, [port, preview_open], [preview, preview_panel, preview_open],
                     api_visibility="undocumented")
         demo.unload(controller.unload)
+        # A reload gets its conversation back (webui/reconnect.py); the browser keeps the chat after each turn.
+        demo.load(reconnect.load, [stored], [chat.chatbot, chat.chatbot_state, stored, status, usage], queue=False,
+                  show_progress="hidden", api_visibility="undocumented")
+        demo.load(None, js=BEFORE_UNLOAD_JS)
+        for trigger in (turn_end.change, chat.chatbot.undo, chat.chatbot.clear, chat.textbox.stop):
+            # after ChatInterface's own listener on the same trigger, so the chat it reads is the updated one
+            trigger(None, [chat.chatbot, stored], [stored], js=SAVE_HISTORY_JS, queue=False, show_progress="hidden",
+                    api_visibility="undocumented")
+        new_chat.click(reconnect.new_chat, [confirmed, stored], [chat.chatbot, chat.chatbot_state, stored, status, usage],
+                       js=NEW_CHAT_JS, queue=False, show_progress="hidden", api_visibility="undocumented")
 
     demo.registry = registry  # type: ignore[attr-defined]
     demo.controller = controller  # type: ignore[attr-defined]

@@ -70,12 +70,17 @@ def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
 
     ``hosting=Hosting(...)`` among the options sets login, limits and the Spaces headers (webui/hosting.py).
     """
+    from webui.admission import Caps, SessionPolicy
     from webui.hosting import Hosting
     from webui.lifecycle import make_lifespan
+    from webui.liveness import heartbeat_middleware
     from webui.look import launch_options
     from webui.page import PageOptions, build_demo
 
     options.setdefault("hosting", Hosting())
+    # A closed tab's conversation is kept for a short grace (a reload); 3 s here so tab-close tests stay quick.
+    # Every test browser comes from 127.0.0.1: the per-visitor cap is lifted unless a test sets its own.
+    options.setdefault("sessions", SessionPolicy(reconnect_grace_s=3.0, caps=Caps(per_client=50, total=50)))
     demo = build_demo(settings, provider, PageOptions(**options))
     port = free_port()
     demo.queue().launch(
@@ -85,7 +90,8 @@ def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
         quiet=True,
         max_threads=40,
         **launch_options(),
-        **options["hosting"].launch_kwargs(make_lifespan(demo.registry, provider)),
+        **options["hosting"].launch_kwargs(make_lifespan(demo.registry, provider),
+                                           [heartbeat_middleware(demo.registry.heartbeats)]),
     )
     url = f"http://127.0.0.1:{port}/"
     wait_for_config(url)
