@@ -105,8 +105,8 @@ class SandboxProvider:
         except AuthenticationException:
             raise SandboxUnavailable("The sandbox service rejected the API key (check E2B_API_KEY).") from None
         except RateLimitException:
-            raise SandboxUnavailable("The sandbox service is rate-limiting sandbox creation; wait a little and "
-                                     "try again.") from None
+            raise SandboxUnavailable("The sandbox service refused to start another sandbox (too many are running, or "
+                                     "too many were started in a short time); try again in a minute.") from None
         except SandboxUnavailable:
             raise
         except Exception as exc:
