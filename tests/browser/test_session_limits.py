@@ -276,27 +276,41 @@ def test_everyone_together_holds_at_most_the_total_cap(behind_proxy, claude):
 # ----- conversation tickets -------------------------------------------------------------------------------------
 
 
-def test_a_conversation_is_given_back_only_with_its_secret(short_lived, claude):
-    app = short_lived
+@pytest.fixture(scope="module")
+def reloadable(claude_server: Any) -> Any:
+    """A closed tab's conversation is kept 30 s (the default)."""
+    running = _page(claude_server, SessionPolicy(caps=Caps(per_client=50, total=50)))
+    try:
+        yield running
+    finally:
+        running.demo.close()
+        running.provider.close()
+
+
+def test_a_conversation_is_given_back_only_with_its_secret(reloadable, claude):
+    app = reloadable
     owner = new_hash()
     heartbeat = Heartbeat(app.url, owner)
-    try:
-        first = direct_call(app.url, app.demo, "load", [None], owner)
-        ticket = first[2]
-        assert set(ticket) == {"id", "secret", "history"} and len(ticket["secret"]) >= 32
-        claude.push(text_reply("Mine."))
-        assert "Mine." in chat(app.url, app.demo, "Hello", owner)
-        session = app.registry.get(owner)
-        assert session.key == ticket["id"]
-        # Someone else presents the id with a wrong secret: a fresh conversation, nothing of the owner's.
-        thief = new_hash()
-        forged = {"id": ticket["id"], "secret": "x" * 43, "history": []}
-        stolen = direct_call(app.url, app.demo, "load", [forged], thief)
-        assert stolen[2]["id"] != ticket["id"]
-        assert app.registry.get(owner) is session and session.session_hash == owner
-        claude.push(text_reply("Fresh."))
-        chat(app.url, app.demo, "What did I say?", thief)
-        assert "Hello" not in json.dumps(claude.requests[-1].messages), "the thief's turn saw the owner's chat"
-        assert app.registry.get(thief) is not session
-    finally:
-        heartbeat.close()
+    wait_until(lambda: app.registry.is_live(owner), 10, "the heartbeat to be seen")
+    ticket = direct_call(app.url, app.demo, "load", [None], owner)[2]
+    assert set(ticket) == {"id", "secret", "history"} and len(ticket["secret"]) >= 32
+    claude.push(text_reply("Mine."))
+    assert "Mine." in chat(app.url, app.demo, "Hello", owner)
+    session = app.registry.get(owner)
+    assert session.key == ticket["id"]
+    heartbeat.close()  # the owner's tab goes away: its conversation waits for a reload
+    wait_until(lambda: session.session_hash is None, 10, "the conversation to be detached")
+
+    thief = new_hash()
+    forged = {"id": ticket["id"], "secret": "x" * 43, "history": []}
+    stolen = direct_call(app.url, app.demo, "load", [forged], thief)
+    assert stolen[2]["id"] != ticket["id"], "a wrong secret was given the conversation"
+    assert app.registry.get(thief) is None and session.session_hash is None
+    claude.push(text_reply("Fresh."))
+    chat(app.url, app.demo, "What did I say?", thief)
+    assert "Hello" not in json.dumps(claude.requests[-1].messages), "the thief's turn saw the owner's chat"
+    assert app.registry.get(thief) is not session
+
+    back = new_hash()  # the owner reloads: the right secret gets the same conversation
+    direct_call(app.url, app.demo, "load", [ticket], back)
+    assert app.registry.get(back) is session
