@@ -38,9 +38,9 @@ def main() -> None:
 
     from agent.sandbox import SandboxProvider
     from tests.browser.conftest import base_settings, launch_page
-    from tests.browser.test_session_limits import chat, live_sandbox_ids
     from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
     from tests.support.claude_standin import ClaudeStandin, text_reply
+    from tests.webui.test_session_limits import chat, live_sandbox_ids
     from webui.admission import Caps, SessionPolicy
 
     server = ClaudeStandin().start()

@@ -19,8 +19,9 @@ _LIVE = ("starting", "ready", "restarted")
 
 def snapshot(registry: Any, started: float) -> dict[str, Any]:
     sessions = sandboxes = running = 0
-    for key in list(registry):
-        session = registry.get(key)
+    conversations = getattr(registry, "conversations", None)  # all held, those of closed tabs in their grace too
+    held = conversations() if callable(conversations) else [registry.get(key) for key in list(registry)]
+    for session in held:
         if session is None:
             continue
         sessions += 1

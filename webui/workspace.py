@@ -18,6 +18,7 @@ import gradio as gr
 
 from agent.config import is_loopback_host
 from agent.downloads import DownloadCaps
+from webui.admission import client_address
 from webui.downloads import DownloadDesk
 from webui.limits import human_size
 from webui.safety import inline_code  # file names come from the sandbox: never markup
@@ -79,7 +80,7 @@ class WorkspaceActions:
     def _session(self, request: gr.Request, create: bool = False) -> BrowserSession | None:
         key = getattr(request, "session_hash", None)
         if create and key:
-            return self.registry.open(key)
+            return self.registry.open(key, client_address(request, self.registry.policy.trust_proxy))
         return self.registry.get(key)
 
     async def upload(self, files: list[str] | str | None, request: gr.Request) -> str:

@@ -15,9 +15,9 @@ import pytest
 
 from tests.browser.conftest import base_settings, launch_page
 from tests.browser.page_helpers import SHOTS, bot_text, send
-from tests.browser.test_session_limits import live_sandbox_ids, wait_until
 from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
+from tests.webui.test_session_limits import live_sandbox_ids, wait_until
 from webui.admission import Caps, SessionPolicy
 from webui.page import STORAGE_KEY
 from webui.resume import FILES_GONE_NOTE
