@@ -25,15 +25,8 @@ IMAGE_DROPPED_NOTE = "[an image shown earlier was removed from the context to sa
 
 def append_user(messages: list[Message], blocks: list[dict[str, Any]]) -> None:
     """Add user content, merging into a trailing user message so roles keep alternating."""
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == "user":
-        last = messages[-1]
-        if isinstance(last["content"], str):
-            last["content"] = [{"type": "text", "text": last["content"]}]
-        last["content"].extend(blocks)
-    else:
-        messages.append({"role": "user", "content": list(blocks)})
+    if blocks:
+        _extend_last(messages, "user", blocks)
 
 
 def append_assistant(messages: list[Message], blocks: list[dict[str, Any]]) -> bool:
@@ -43,14 +36,19 @@ def append_assistant(messages: list[Message], blocks: list[dict[str, Any]]) -> b
     """
     if not any(b["type"] not in ("thinking", "redacted_thinking") for b in blocks):
         return False
-    if messages and messages[-1]["role"] == "assistant":
+    _extend_last(messages, "assistant", blocks)
+    return True
+
+
+def _extend_last(messages: list[Message], role: str, blocks: list[dict[str, Any]]) -> None:
+    """Append ``blocks`` to the last message when it has ``role`` (roles must alternate), else add a message."""
+    if messages and messages[-1]["role"] == role:
         last = messages[-1]
         if isinstance(last["content"], str):
             last["content"] = [{"type": "text", "text": last["content"]}]
         last["content"].extend(blocks)
     else:
-        messages.append({"role": "assistant", "content": list(blocks)})
-    return True
+        messages.append({"role": role, "content": list(blocks)})
 
 
 def tool_result_block(

@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from e2b_code_interpreter import Sandbox
 
+from tests.support.procs import process_tree
+
 MIB = 1024 * 1024
 
 
@@ -151,25 +153,7 @@ def _raw_execute_timings(opts: dict, sbx: Sandbox, n: int) -> list[float]:
 
 
 def _proc_tree(root_pids: list[int]) -> list[int]:
-    parent_of: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        parent_of[int(entry.name)] = int(fields[1])
-    tree = set(root_pids)
-    changed = True
-    while changed:
-        changed = False
-        for pid, ppid in parent_of.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                changed = True
-    return sorted(tree)
+    return sorted(process_tree(root_pids))
 
 
 def _memory_of(pids: list[int]) -> tuple[int, int]:

@@ -19,13 +19,9 @@ from agent.events import (
     Done,
     Error,
     Event,
-    SandboxStatus,
     TextDelta,
     ThinkingDelta,
     ToolFinished,
-    ToolInputDelta,
-    ToolOutput,
-    ToolRunning,
     ToolStarted,
 )
 
@@ -167,8 +163,7 @@ def tool_ids(turn: Turn) -> list[str]:
 
 __all__ = [
     "Seen", "Turn", "collect", "make_settings", "agent_session", "tool_ids",
-    "Done", "Error", "SandboxStatus", "TextDelta", "ThinkingDelta", "ToolFinished", "ToolInputDelta",
-    "ToolOutput", "ToolRunning", "ToolStarted",
+    "Done", "Error", "TextDelta", "ThinkingDelta", "ToolFinished", "ToolStarted",
 ]
 
 

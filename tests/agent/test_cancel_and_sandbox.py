@@ -12,17 +12,8 @@ import zipfile
 import pytest
 from e2b_code_interpreter import AsyncSandbox
 
-from tests.agent.helpers import (
-    SandboxStatus,
-    TextDelta,
-    ToolRunning,
-    agent_session,
-    all_tool_results,
-    assert_valid_transcript,
-    collect,
-    make_settings,
-    run,
-)
+from agent.events import SandboxStatus, TextDelta, ToolRunning
+from tests.agent.helpers import agent_session, all_tool_results, assert_valid_transcript, collect, make_settings, run
 from tests.support.claude_standin import Reply, Text, ToolUse, result_text, text_reply, tool_reply
 
 

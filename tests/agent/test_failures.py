@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from agent.events import ToolRunning
 from tests.agent.helpers import (
     Error,
     TextDelta,
-    ToolRunning,
     agent_session,
     assert_valid_transcript,
     collect,

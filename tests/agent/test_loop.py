@@ -7,7 +7,8 @@ import json
 import threading
 import time
 
-from tests.agent.helpers import ToolRunning, agent_session, collect, make_settings, run
+from agent.events import ToolRunning
+from tests.agent.helpers import agent_session, collect, make_settings, run
 from tests.support.claude_standin import Reply, Text, ToolUse, http_error, text_reply, tool_reply
 
 

@@ -8,20 +8,8 @@ import shutil
 
 import pytest
 
-from agent.events import ToolOutput
-from tests.agent.helpers import (
-    Error,
-    ToolFinished,
-    ToolInputDelta,
-    ToolRunning,
-    ToolStarted,
-    agent_session,
-    all_tool_results,
-    assert_valid_transcript,
-    collect,
-    make_settings,
-    run,
-)
+from agent.events import Error, ToolFinished, ToolInputDelta, ToolOutput, ToolRunning, ToolStarted
+from tests.agent.helpers import agent_session, all_tool_results, assert_valid_transcript, collect, make_settings, run
 from tests.support.claude_standin import Reply, Text, Tokens, ToolUse, result_text, text_reply, tool_reply
 
 CHART = """import matplotlib.pyplot as plt

@@ -8,11 +8,12 @@ import asyncio
 import pytest
 
 import agent.tools.command as command_module
+from agent.events import ToolRunning
 from agent.sandbox import CodeError, CodeRun
 from agent.tools import ToolContext
 from agent.tools.code import execute_code
 from agent.tools.command import run_command
-from tests.agent.helpers import ToolRunning, agent_session, collect, make_settings, run
+from tests.agent.helpers import agent_session, collect, make_settings, run
 from tests.support.claude_standin import ToolUse, tool_reply
 from tests.support.fake_sandbox import FakeSandbox, FakeSandboxProvider
 

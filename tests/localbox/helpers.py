@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import httpx
 from e2b_code_interpreter import Sandbox
 
+from tests.support.procs import command_lines
+
 T = TypeVar("T")
 
 SANDBOX_HOME = "/home/user"
@@ -71,17 +73,10 @@ def server_pids(server: Any) -> list[int]:
     """PIDs of the server process tree's root: the process whose command line names agent.localbox and its port."""
     port = server.url.rsplit(":", 1)[1]
     found: list[int] = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
+    for pid, argv in command_lines():
         words = [a.decode(errors="replace") for a in argv]
-        joined = " ".join(words)
-        if "agent.localbox" in joined and port in words + [f"--port={port}"]:
-            found.append(int(proc.name))
+        if "agent.localbox" in " ".join(words) and port in words + [f"--port={port}"]:
+            found.append(pid)
     return found
 
 

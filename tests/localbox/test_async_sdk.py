@@ -11,6 +11,8 @@ import pytest
 from e2b import CommandExitException, SandboxNotFoundException, SandboxQuery, TimeoutException
 from e2b_code_interpreter import AsyncSandbox
 
+from tests.support.localbox_fixtures import async_sandbox_for
+
 
 def run(coro):
     return asyncio.run(coro)
@@ -47,8 +49,7 @@ def test_async_lifecycle_and_run_code(localbox) -> None:
 
 def test_async_streaming_callbacks(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             arrivals: list[tuple[str, float]] = []
 
             async def on_stdout(message) -> None:  # async callbacks are allowed by the async SDK
@@ -64,16 +65,13 @@ def test_async_streaming_callbacks(localbox) -> None:
             result = await sbx.commands.run("echo one; sleep 1; echo two", on_stdout=chunks.append)
             assert result.stdout == "one\ntwo\n"
             assert "".join(chunks) == "one\ntwo\n"
-        finally:
-            await sbx.kill()
 
     run(scenario())
 
 
 def test_async_files_commands_and_errors(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             await sbx.files.write("/home/user/async/ça.txt", "données")
             assert await sbx.files.read("/home/user/async/ça.txt") == "données"
             assert await sbx.files.exists("/home/user/async")
@@ -103,8 +101,6 @@ def test_async_files_commands_and_errors(localbox) -> None:
 
             error = (await sbx.run_code("raise ValueError('async boom')")).error
             assert error is not None and error.name == "ValueError" and "async boom" in error.value
-        finally:
-            await sbx.kill()
 
     run(scenario())
 
@@ -113,13 +109,10 @@ def test_async_concurrent_sandboxes(localbox) -> None:
     """Several sandboxes created and used at once (the web app serves several browser sessions)."""
 
     async def one(i: int) -> str:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             await sbx.files.write("/home/user/id.txt", str(i))
             execution = await sbx.run_code("open('/home/user/id.txt').read()")
             return execution.text
-        finally:
-            await sbx.kill()
 
     async def scenario() -> list[str]:
         return await asyncio.gather(*(one(i) for i in range(4)))

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from e2b_code_interpreter import AsyncSandbox, Sandbox
+from e2b_code_interpreter import Sandbox
 from e2b_code_interpreter.charts import (
     BarChart,
     BoxAndWhiskerChart,
@@ -19,7 +19,7 @@ from e2b_code_interpreter.charts import (
     SuperChart,
 )
 
-from tests.support.localbox_fixtures import sandbox_for
+from tests.support.localbox_fixtures import async_sandbox_for, sandbox_for
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +125,11 @@ def test_setup_leaves_the_user_namespace_alone(sandbox) -> None:
 
 def test_async_chart_and_data(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             execution = await sbx.run_code(
                 "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.title('Down')\nplt.show()")
             assert [r.chart.title for r in execution.results if r.chart] == ["Down"]
             frame = await sbx.run_code("import pandas as pd\npd.DataFrame({'v': [0.5]})")
             assert frame.results[0].data == {"v": [0.5]}
-        finally:
-            await sbx.kill()
 
     asyncio.run(scenario())

@@ -16,6 +16,7 @@ from e2b import CommandExitException, SandboxException
 from e2b_code_interpreter import Sandbox
 
 from tests.localbox.helpers import extra_sandbox, server_pids, wait_for
+from tests.support.procs import command_lines, process_tree
 
 
 def _unique_sleep() -> str:
@@ -23,17 +24,7 @@ def _unique_sleep() -> str:
 
 
 def _host_pids_running_sleep(seconds: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:1] and argv[0].endswith(b"sleep") and seconds.encode() in argv:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, argv in command_lines() if argv[0].endswith(b"sleep") and seconds.encode() in argv]
 
 
 def _host_paths_named_after(sandbox_id: str) -> list[Path]:
@@ -57,25 +48,6 @@ def _host_paths_named_after(sandbox_id: str) -> list[Path]:
                 elif depth < 4 and child.is_dir() and not child.is_symlink():
                     stack.append((child, depth + 1))
     return hits
-
-
-def _process_tree(roots: list[int]) -> set[int]:
-    parent_of: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent_of[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree = set(roots)
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid in parent_of.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return tree
 
 
 def test_kill_frees_processes_and_named_resources(localbox) -> None:
@@ -148,7 +120,7 @@ def test_server_stop_frees_everything() -> None:
         wait_for(lambda: len(_host_pids_running_sleep(seconds)) == 2, timeout=15, what="sleeps to run")
         roots = server_pids(server)
         assert roots, "could not find the server process by its port"
-        tree = _process_tree(roots)
+        tree = process_tree(roots)
         assert len(tree) > len(roots), "the server's jails should be its descendants"
     finally:
         server.stop()

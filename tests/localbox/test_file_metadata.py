@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 from e2b import InvalidArgumentException
 from e2b.sandbox.filesystem.filesystem import WriteEntry
-from e2b_code_interpreter import AsyncSandbox, Sandbox
+from e2b_code_interpreter import Sandbox
 
 from tests.localbox.helpers import ENVD_PORT, raw_client, sandbox_headers
-from tests.support.localbox_fixtures import sandbox_for
+from tests.support.localbox_fixtures import async_sandbox_for, sandbox_for
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +85,11 @@ def test_invalid_metadata_is_refused_by_the_server_too(localbox, sandbox) -> Non
 
 def test_async_metadata(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             info = await sbx.files.write("am.txt", "x", metadata={"owner": "async"})
             assert info.metadata == {"owner": "async"}
             assert (await sbx.files.get_info("am.txt")).metadata == {"owner": "async"}
             assert (await sbx.files.rename("am.txt", "am2.txt")).metadata == {"owner": "async"}
             assert [e.metadata for e in await sbx.files.list(".") if e.name == "am2.txt"] == [{"owner": "async"}]
-        finally:
-            await sbx.kill()
 
     asyncio.run(scenario())

@@ -45,6 +45,11 @@ def bystander(localbox) -> Iterator[Sandbox]:
         yield sbx
 
 
+def kernel_answers_again(victim: Sandbox, what: str, call_timeout: float = 30) -> None:
+    """The victim's kernel (fresh or restarted) runs code again within a minute (each try ``call_timeout`` s)."""
+    wait_for(lambda: victim.run_code("40 + 2", timeout=call_timeout).text == "42", timeout=60, what=what)
+
+
 def assert_bystander_intact(sbx: Sandbox) -> None:
     assert sbx.run_code("bystander_state", timeout=60).text == "intact"
     assert sbx.files.read("/home/user/bystander.txt") == "intact"
@@ -165,11 +170,7 @@ def test_memory_bomb_in_kernel_is_contained(localbox, bystander) -> None:
         assert failed, f"the memory bomb must end with a visible error, got: {text[-500:]}"
         assert re.search(r"memory|kill|died|restart|dead", text, re.IGNORECASE), f"unclear error: {text[-500:]}"
         # The sandbox itself recovers: a fresh (or restarted) kernel answers again.
-        wait_for(
-            lambda: victim.run_code("40 + 2", timeout=30).text == "42",
-            timeout=60,
-            what="the kernel to answer again after the memory bomb",
-        )
+        kernel_answers_again(victim, "the kernel to answer again after the memory bomb")
         assert_bystander_intact(bystander)
         assert_server_serves(localbox)
     assert server_rss(localbox) < rss_before + 300 * MIB
@@ -259,11 +260,7 @@ def test_interrupt_swallowing_loop_is_stopped(localbox, bystander) -> None:
         )
         with pytest.raises(SandboxException):  # TimeoutException on the client
             victim.run_code(code, timeout=3)
-        wait_for(
-            lambda: victim.run_code("1 + 1", timeout=10).text == "2",
-            timeout=60,
-            what="the kernel to be usable after a loop that ignores SIGINT",
-        )
+        kernel_answers_again(victim, "the kernel to be usable after a loop that ignores SIGINT", call_timeout=10)
         assert_bystander_intact(bystander)
         assert_server_serves(localbox)
 
@@ -299,7 +296,7 @@ def test_kernel_output_flood_is_capped(localbox, bystander) -> None:
         assert received < 50 * MIB, f"{received / MIB:.0f} MiB of stdout reached the client: output is not capped"
         visible = text[-5000:] + "".join(last_lines)
         assert TRUNCATION_WORDS.search(visible), f"no clear truncation message: {visible[-600:]!r}"
-        wait_for(lambda: victim.run_code("1 + 1", timeout=30).text == "2", timeout=60, what="kernel after flood")
+        kernel_answers_again(victim, "kernel after flood")
         assert_bystander_intact(bystander)
         assert_server_serves(localbox)
     assert server_rss(localbox) < rss_before + 300 * MIB, "server memory grew with the flood"

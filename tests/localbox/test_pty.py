@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from e2b import CommandExitException
 from e2b.sandbox.commands.command_handle import PtySize
-from e2b_code_interpreter import AsyncSandbox, Sandbox
+from e2b_code_interpreter import Sandbox
 
-from tests.support.localbox_fixtures import sandbox_for
+from tests.support.localbox_fixtures import async_sandbox_for, sandbox_for
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,7 @@ def test_terminal_is_listed_among_processes(sandbox) -> None:
 
 def test_async_terminal(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             chunks: list[bytes] = []
             terminal = await sbx.pty.create(PtySize(rows=24, cols=80), on_data=chunks.append, envs={"LB_A": "async"})
             await sbx.pty.send_stdin(terminal.pid, b"echo $LB_A-tty\n")
@@ -98,7 +97,5 @@ def test_async_terminal(localbox) -> None:
             doomed = await sbx.pty.create(PtySize(rows=24, cols=80), on_data=lambda _: None)
             assert await sbx.pty.kill(doomed.pid)
             assert not await sbx.pty.kill(999999)
-        finally:
-            await sbx.kill()
 
     asyncio.run(scenario())

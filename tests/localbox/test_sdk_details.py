@@ -15,7 +15,7 @@ import pytest
 from e2b import FileType, TimeoutException
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
-from tests.support.localbox_fixtures import sandbox_for
+from tests.support.localbox_fixtures import async_sandbox_for, sandbox_for
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,7 @@ def test_timeout_ends_an_iterated_background_command(sandbox) -> None:
 
 def test_async_timeout_shorter_than_the_command(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             started = time.monotonic()
             with pytest.raises(TimeoutException):
                 await sbx.commands.run("sleep 20", timeout=2)
@@ -100,8 +99,6 @@ def test_async_timeout_shorter_than_the_command(localbox) -> None:
                 await handle.wait()
             assert time.monotonic() - started < 15
             assert (await sbx.commands.run("echo ok")).stdout.strip() == "ok"
-        finally:
-            await sbx.kill()
 
     run(scenario())
 
@@ -186,8 +183,7 @@ def test_context_with_a_missing_cwd_is_refused(sandbox) -> None:
 
 def test_async_contexts_create_list_restart_remove(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             ctx = await sbx.create_code_context(cwd="/root")
             assert (await sbx.run_code("x = 1", context=ctx)).error is None
             await sbx.restart_code_context(ctx.id)
@@ -198,7 +194,5 @@ def test_async_contexts_create_list_restart_remove(localbox) -> None:
             assert {"python", "javascript"} <= {c.language for c in contexts}
             await sbx.remove_code_context(ctx.id)
             assert ctx.id not in {c.id for c in await sbx.list_code_contexts()}
-        finally:
-            await sbx.kill()
 
     run(scenario())

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 from e2b import FileNotFoundException, FilesystemEventType, FileType, SandboxException
-from e2b_code_interpreter import AsyncSandbox, Sandbox
+from e2b_code_interpreter import Sandbox
 
-from tests.support.localbox_fixtures import sandbox_for
+from tests.support.localbox_fixtures import async_sandbox_for, sandbox_for
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,7 @@ def test_a_stopped_watcher_gives_no_more_events(sandbox) -> None:
 
 def test_async_watch_streams_events_to_the_callback(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             await sbx.files.make_dir("aw/sub")
             events = []
             exits = []
@@ -140,16 +139,13 @@ def test_async_watch_streams_events_to_the_callback(localbox) -> None:
             assert exits == [None]
             with pytest.raises(FileNotFoundException):
                 await sbx.files.watch_dir("missing", on_event=events.append)
-        finally:
-            await sbx.kill()
 
     asyncio.run(scenario())
 
 
 def test_async_watch_ends_when_the_watched_folder_is_removed(localbox) -> None:
     async def scenario() -> None:
-        sbx = await AsyncSandbox.create(**localbox.sdk_options())
-        try:
+        async with async_sandbox_for(localbox) as sbx:
             await sbx.files.make_dir("doomed")
             exits = []
             await sbx.files.watch_dir("doomed", on_event=lambda e: None, on_exit=exits.append)
@@ -158,7 +154,5 @@ def test_async_watch_ends_when_the_watched_folder_is_removed(localbox) -> None:
             while time.monotonic() < deadline and not exits:
                 await asyncio.sleep(0.05)
             assert exits == [None]
-        finally:
-            await sbx.kill()
 
     asyncio.run(scenario())

@@ -7,7 +7,8 @@ afterwards. If the jail cannot be built on this machine the fixture fails loudly
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -46,6 +47,18 @@ def sandbox_for(localbox: LocalServer, timeout: int = 300) -> Iterator[Any]:
             sbx.kill()
         except Exception:  # already killed by the test: nothing left to free
             pass
+
+
+@contextlib.asynccontextmanager
+async def async_sandbox_for(localbox: LocalServer) -> AsyncIterator[Any]:
+    """An `e2b_code_interpreter.AsyncSandbox` on ``localbox`` for the body of an ``async with``, killed after it."""
+    from e2b_code_interpreter import AsyncSandbox
+
+    sbx = await AsyncSandbox.create(**localbox.sdk_options())
+    try:
+        yield sbx
+    finally:
+        await sbx.kill()
 
 
 @pytest.fixture
