@@ -127,43 +127,44 @@ def describe_api_failure(exc: BaseException, model: str, *, mid_stream: bool = F
         if status == 401 or etype == "authentication_error":
             return Failure("auth", "Claude did not accept the API key. If you pasted your own key under "
                            "Settings, check it there; otherwise tell whoever runs this page.", transient=False,
-                           detail="401 authentication_error: check ANTHROPIC_API_KEY (or the key pasted in Settings).")
+                           detail="The Anthropic API answered 401 (authentication): check ANTHROPIC_API_KEY or the key "
+                           "pasted in Settings.")
         if status == 403 or etype == "permission_error":
             return Failure("auth", f"This API key may not use the model {model}. Pick another model under "
                            "Settings.", transient=False,
-                           detail="403 permission_error: check the key's permissions in the Anthropic console.")
+                           detail="The Anthropic API answered 403 (permission): check the key's permissions in the "
+                           "Anthropic console.")
         if status == 429 or etype == "rate_limit_error":
             wait = _retry_after(exc)
             return Failure("rate_limit", f"Claude has had too many requests from this key. {_wait_words(wait)}, "
                            "then send your message again.", transient=_may_wait(wait), retry_after=wait,
-                           detail="429 rate_limit_error from the Anthropic API.")
+                           detail="The Anthropic API answered 429 (rate limit).")
         if status == 529 or etype == "overloaded_error":
             wait = _retry_after(exc)
             return Failure("overloaded", "Claude is overloaded right now. Wait a minute and send your "
                            "message again.", transient=_may_wait(wait), retry_after=wait,
-                           detail="529 overloaded_error from the Anthropic API.")
+                           detail="The Anthropic API answered 529 (overloaded).")
         if status == 404 or etype == "not_found_error":
             return Failure("bad_request", f"The model {model} is not available. Pick another model under "
-                           "Settings.", transient=False, detail=f"404 not_found_error for the model id {model}.")
+                           "Settings.", transient=False, detail=f"The Anthropic API answered 404 for the model id {model}.")
         if status == 413 or etype == "request_too_large":
             return Failure("bad_request", "This conversation (with its files and outputs) is too large to send. "
-                           f"{NEW_CHAT}", transient=False, detail="413 request_too_large from the Anthropic API.")
+                           f"{NEW_CHAT}", transient=False, detail="The Anthropic API answered 413 (request too large).")
         if status == 400 or etype == "invalid_request_error":
             if "too long" in emsg.lower() or "context" in emsg.lower() and "limit" in emsg.lower():
                 return Failure("bad_request", f"This conversation is too long for the model. {NEW_CHAT}",
-                               transient=False, detail=f"400 invalid_request_error: {scrub(emsg)}")
+                               transient=False, detail=f"The Anthropic API answered 400: {scrub(emsg)}")
             return Failure("bad_request", f"Claude could not take this request. Send your message again; if this "
                            f"keeps happening, {NEW_CHAT[0].lower()}{NEW_CHAT[1:]}", transient=False,
-                           detail=f"400 invalid_request_error: {scrub(emsg)}" if emsg else "400 invalid_request_error")
+                           detail=f"The Anthropic API answered 400: {scrub(emsg) or 'invalid request'}")
         if status == 408:
             return Failure("timeout", "Claude did not answer in time. Send your message again in a moment.",
                            transient=True, detail="408 from the Anthropic API.")
         if status >= 500 or etype == "api_error" or status in (200, 409):
             wait = _retry_after(exc)
             return Failure("server", "Claude had a problem on its side. Send your message again in a moment.",
-                           transient=_may_wait(wait), retry_after=wait, detail=f"HTTP {status} ({etype or 'error'}) "
-                           "from the Anthropic API.")
+                           transient=_may_wait(wait), retry_after=wait, detail=f"The Anthropic API answered HTTP {status}.")
         return Failure("server", "Claude answered with an error. Send your message again in a moment.",
-                       transient=False, detail=f"HTTP {status} ({etype or 'error'}) from the Anthropic API.")
+                       transient=False, detail=f"The Anthropic API answered HTTP {status}.")
     return Failure("server", "Something went wrong while talking to Claude. Send your message again.",
                    transient=False, detail=f"Unexpected {type(exc).__name__} from the Anthropic SDK.")

@@ -64,6 +64,7 @@ def test_failures_say_what_to_do_and_keep_operator_details_apart():
         failure = describe_api_failure(exc, "claude-test")
         assert not OPERATOR_WORDS.search(failure.message), failure.message
         assert failure.detail, f"no operator detail for {failure.message!r}"
+        assert "_error" not in failure.detail, f"an SDK error type in the details: {failure.detail!r}"
     assert "ANTHROPIC_BASE_URL" in describe_api_failure(cases[0], "m").detail
     assert "ANTHROPIC_API_KEY" in describe_api_failure(cases[1], "m").detail
     assert "Settings" in describe_api_failure(cases[1], "m").message  # a control that exists on the page
