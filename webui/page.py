@@ -212,9 +212,21 @@ def build_demo(
         new_chat.click(reconnect.new_chat, [confirmed, stored], [chat.chatbot, chat.chatbot_state, stored, status, usage],
                        js=NEW_CHAT_JS, queue=False, show_progress="hidden", api_visibility="undocumented")
 
+    registry.abandoned_hooks.append(lambda key: drop_gradio_state(demo, key))
     demo.registry = registry  # type: ignore[attr-defined]
     demo.controller = controller  # type: ignore[attr-defined]
     return demo
+
+
+def drop_gradio_state(demo: gr.Blocks, key: str) -> None:
+    """Forget Gradio's own per-session values (the chat history it keeps for each session hash) of a session
+    closed for having no browser: Gradio keeps them for up to 10,000 sessions otherwise, as no heartbeat ever ends."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None:
+        return
+    with holder.lock:
+        holder.session_data.pop(key, None)
+        holder.time_last_used.pop(key, None)
 
 
 def dispatch_first(demo: gr.Blocks, dependency: Any) -> None:

@@ -122,6 +122,7 @@ class SessionRegistry:
         self._sweeper: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's loop, once a session was opened
         self.forget_hooks: list[Callable[[str], None]] = []  # called with a page load's hash when it is let go
+        self.abandoned_hooks: list[Callable[[str], None]] = []  # ... when it was closed for having no browser
 
     # ----- finding --------------------------------------------------------------------------------------------
     def get(self, key: str | None) -> BrowserSession | None:
@@ -271,7 +272,10 @@ class SessionRegistry:
         closed = 0
         for session in expired:
             log.info("closing an unused conversation (%s)", "tab gone" if session.detached_at else "no browser")
+            key = session.session_hash if session.detached_at is None else None
             closed += await self._close(session)
+            for hook in self.abandoned_hooks if key is not None else ():
+                hook(key)
         return closed
 
     def _ensure_sweeper(self) -> None:
