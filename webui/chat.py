@@ -178,6 +178,8 @@ class ChatController:
         full = self.registry.admit(session)  # over a sandbox cap: say so before anything reaches the model
         if full is not None:
             self._started.pop(key, None)
+            if self.visitors is not None:
+                self.visitors.refused(session, "capacity")
             yield [gr.ChatMessage(role="assistant", content=f"⚠️ {full.message}")], gr.skip(), gr.skip(), gr.skip()
             return
         mark = turn_mark(history, text, files)

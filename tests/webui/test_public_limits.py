@@ -157,3 +157,18 @@ def test_each_session_gets_its_own_guard_keyed_by_a_hash_of_the_address():
     assert request_address(request, trust_proxy=True) == "1.2.3.4"
     json.dumps(visitors.session_id("a"))
     assert visitors.session_id("a") != "a"
+
+
+def test_a_refusal_by_the_page_is_one_operator_log_line_without_text(caplog):
+    import logging
+
+    visitors = Visitors(Guardrails(), salt=b"salt")
+    session = _Session(key="page-key", agent=SimpleNamespace(guard=None, telemetry=None))
+    request = SimpleNamespace(client=SimpleNamespace(host="203.0.113.7"), headers={})
+    with caplog.at_level(logging.INFO, logger="agent.operator"):
+        visitors.attach(session, request, own_key=False)
+        visitors.refused(session, "capacity")
+    records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "agent.operator"]
+    assert [r["event"] for r in records] == ["session_start", "refusal"]
+    assert records[1]["kind"] == "capacity" and records[1]["where"] == "page"
+    assert "page-key" not in caplog.text and "203.0.113.7" not in caplog.text
