@@ -98,6 +98,15 @@ def launch_page(settings: Any, provider: Any, **options: Any) -> RunningPage:
     return RunningPage(url, demo, provider, settings)
 
 
+def serve_page(running: RunningPage) -> Iterator[RunningPage]:
+    """Yield a launched page, then close it and its sandbox provider: the body of page fixtures."""
+    try:
+        yield running
+    finally:
+        running.demo.close()
+        running.provider.close()
+
+
 def base_settings(**changes: Any) -> Any:
     """Settings from an empty environment (no .env, no E2B): local sandbox, short retries for quick tests."""
     from agent.config import Settings
@@ -130,12 +139,7 @@ def app(claude_server: Any) -> Iterator[RunningPage]:
 
     settings = base_settings(anthropic_api_key=FAKE_ANTHROPIC_KEY, anthropic_base_url=claude_server.base_url)
     provider = SandboxProvider.from_settings(settings)
-    running = launch_page(settings, provider)
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        provider.close()
+    yield from serve_page(launch_page(settings, provider))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import base_settings, launch_page
+from tests.browser.conftest import base_settings, launch_page, serve_page
 from tests.browser.page_helpers import SHOTS, bot_text, send
 from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
@@ -38,22 +38,12 @@ def _launch(claude_server: Any, grace: float) -> Any:
 
 @pytest.fixture(scope="module")
 def reloading(claude_server: Any) -> Any:
-    running = _launch(claude_server, grace=20)
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        running.provider.close()
+    yield from serve_page(_launch(claude_server, grace=20))
 
 
 @pytest.fixture(scope="module")
 def forgetful(claude_server: Any) -> Any:
-    running = _launch(claude_server, grace=1.5)
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        running.provider.close()
+    yield from serve_page(_launch(claude_server, grace=1.5))
 
 
 def open_page(context: Any, url: str) -> Any:

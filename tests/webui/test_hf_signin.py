@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.browser.conftest import base_settings, launch_page
+from tests.browser.conftest import base_settings, launch_page, serve_page
 from tests.browser.fakes import FakeProvider
 from webui.hosting import Hosting
 from webui.signin import allowed_user, parse_allow_list, signed_in_name
@@ -30,11 +30,7 @@ def space_page(monkeypatch):
                         ("OAUTH_SCOPES", "openid profile"), ("OPENID_PROVIDER_URL", "http://127.0.0.1:9")):
         monkeypatch.setattr(oauth, name, value)
     hosting = Hosting(spaces=True, public=True, hf_users=parse_allow_list("Alice, carol"))
-    running = launch_page(base_settings(anthropic_api_key="unused"), FakeProvider(), hosting=hosting)
-    try:
-        yield running
-    finally:
-        running.demo.close()
+    yield from serve_page(launch_page(base_settings(anthropic_api_key="unused"), FakeProvider(), hosting=hosting))
 
 
 def session_cookie(username: str, expires_in: float = 3600) -> str:

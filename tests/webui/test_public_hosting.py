@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import base_settings, launch_page
+from tests.browser.conftest import base_settings, launch_page, serve_page
 from tests.browser.fakes import FakeProvider
 from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
 from tests.support.claude_standin import text_reply
@@ -26,11 +26,7 @@ def locked_page() -> Any:
     """A page behind AGENT_PASSWORD with a 2 KB upload cap (no chat needed, so no sandbox)."""
     hosting = Hosting(accounts=Accounts(shared_password=PASSWORD), limits=InputLimits(max_upload_bytes=2048),
                       cache_max_age_s=2)
-    running = launch_page(base_settings(anthropic_api_key="unused"), FakeProvider(), hosting=hosting)
-    try:
-        yield running
-    finally:
-        running.demo.close()
+    yield from serve_page(launch_page(base_settings(anthropic_api_key="unused"), FakeProvider(), hosting=hosting))
 
 
 def login(client: httpx.Client, password: str) -> httpx.Response:
@@ -117,12 +113,7 @@ def capped_app(claude_server: Any) -> Any:
 
     settings = base_settings(anthropic_api_key=FAKE_ANTHROPIC_KEY, anthropic_base_url=claude_server.base_url)
     provider = SandboxProvider.from_settings(settings)
-    running = launch_page(settings, provider, hosting=Hosting(limits=InputLimits(max_message_bytes=1000)))
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        provider.close()
+    yield from serve_page(launch_page(settings, provider, hosting=Hosting(limits=InputLimits(max_message_bytes=1000))))
 
 
 def chat(url: str, text: str, model: str, key: str = "") -> str:

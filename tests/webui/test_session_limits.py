@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import base_settings, launch_page
+from tests.browser.conftest import base_settings, launch_page, serve_page
 from tests.support.claude_fixtures import FAKE_ANTHROPIC_KEY
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
 from webui.admission import Caps, SessionPolicy
@@ -138,13 +138,8 @@ def _page(claude_server: Any, policy: SessionPolicy) -> Any:
 @pytest.fixture(scope="module")
 def short_lived(claude_server: Any) -> Any:
     """Sessions without a browser are closed 3 s after their last use."""
-    running = _page(claude_server, SessionPolicy(reconnect_grace_s=3, no_browser_timeout_s=3,
-                                                 caps=Caps(per_client=50, total=50)))
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        running.provider.close()
+    policy = SessionPolicy(reconnect_grace_s=3, no_browser_timeout_s=3, caps=Caps(per_client=50, total=50))
+    yield from serve_page(_page(claude_server, policy))
 
 
 @pytest.fixture(scope="module")
@@ -163,23 +158,14 @@ def capped(claude_server: Any) -> Any:
             os.environ.pop("FORWARDED_ALLOW_IPS", None)
         else:
             os.environ["FORWARDED_ALLOW_IPS"] = saved
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        running.provider.close()
+    yield from serve_page(running)
 
 
 @pytest.fixture(scope="module")
 def behind_proxy(claude_server: Any) -> Any:
     """Behind a trusted proxy (as on Spaces): one sandbox per forwarded address, two in all."""
-    running = _page(claude_server, SessionPolicy(no_browser_timeout_s=60, caps=Caps(per_client=1, total=2),
-                                                 trust_proxy=True))
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        running.provider.close()
+    policy = SessionPolicy(no_browser_timeout_s=60, caps=Caps(per_client=1, total=2), trust_proxy=True)
+    yield from serve_page(_page(claude_server, policy))
 
 
 # ----- sessions without a browser --------------------------------------------------------------------------------
@@ -279,12 +265,7 @@ def test_everyone_together_holds_at_most_the_total_cap(behind_proxy, claude):
 @pytest.fixture(scope="module")
 def reloadable(claude_server: Any) -> Any:
     """A closed tab's conversation is kept 30 s (the default)."""
-    running = _page(claude_server, SessionPolicy(caps=Caps(per_client=50, total=50)))
-    try:
-        yield running
-    finally:
-        running.demo.close()
-        running.provider.close()
+    yield from serve_page(_page(claude_server, SessionPolicy(caps=Caps(per_client=50, total=50))))
 
 
 def test_a_conversation_is_given_back_only_with_its_secret(reloadable, claude):
