@@ -77,14 +77,19 @@ def only_conversation(app: Any) -> Any:
     return sessions[0]
 
 
+def open_with_notes(context: Any, app: Any, claude: Any) -> tuple[Any, Any, str]:
+    """Open the page and save notes in its sandbox: the page, its one conversation and that sandbox's id."""
+    page = open_page(context, app.url)
+    save_notes(page, claude)
+    session = only_conversation(app)
+    return page, session, session.agent.sandbox_status().sandbox_id
+
+
 def test_a_reload_keeps_the_conversation_and_the_sandbox(browser, reloading, claude):
     app = reloading
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        page = open_page(context, app.url)
-        save_notes(page, claude)
-        session = only_conversation(app)
-        sandbox_id = session.agent.sandbox_status().sandbox_id
+        page, session, sandbox_id = open_with_notes(context, app, claude)
         assert sandbox_id in live_sandbox_ids(app.provider)
 
         page.reload()
@@ -179,10 +184,7 @@ def test_new_chat_asks_then_clears_the_conversation_and_the_sandbox(browser, rel
     app = reloading
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        page = open_page(context, app.url)
-        save_notes(page, claude)
-        session = only_conversation(app)
-        sandbox_id = session.agent.sandbox_status().sandbox_id
+        page, session, sandbox_id = open_with_notes(context, app, claude)
         new_chat = page.get_by_role("button", name="New chat")
         assert new_chat.is_visible()
 
