@@ -15,12 +15,10 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 import httpx2
-import jiter
 
 from agent.claude_client import MAX_SILENT_WAIT_S
 from agent.config import Settings
@@ -41,6 +39,7 @@ from agent.events import (
 )
 from agent.failures import StreamCutOff, describe_api_failure
 from agent.pricing import usage_with_cost
+from agent.reply import Block, Reply, ToolCall, parse_partial
 from agent.transcript import append_assistant, append_user, prune_images, tool_result_block
 
 log = logging.getLogger(__name__)
@@ -49,67 +48,6 @@ STOPPED_BY_USER = "Stopped by the user."
 OWN_BACKOFF_S = (1.0, 3.0)  # waits between the loop's announced retries (AGENT_API_RETRIES; the SDK itself retries none)
 
 RunTool = Callable[[str, str, dict[str, Any]], Awaitable[ToolResult]]  # (call id, tool name, input) -> result
-
-
-@dataclass
-class ToolCall:
-    """One tool_use block of a reply and the task running it."""
-
-    id: str
-    name: str
-    input: dict[str, Any]
-    task: asyncio.Task[ToolResult] | None = None
-    result: ToolResult | None = None  # set at once when the call is refused (bad input, limit)
-    started_at: float | None = None  # time.monotonic() when its task started
-
-    def elapsed(self) -> float:
-        return 0.0 if self.started_at is None else time.monotonic() - self.started_at
-
-
-@dataclass
-class _Block:
-    type: str
-    text: str = ""  # text or thinking
-    signature: str = ""
-    data: str = ""  # redacted_thinking
-    id: str = ""
-    name: str = ""
-    json: str = ""
-    partial_input: dict[str, Any] = field(default_factory=dict)  # also the input given at block start, if any
-    parsed_len: int = 0  # length of ``json`` when ``partial_input`` was last parsed
-    complete: bool = False
-
-
-@dataclass
-class Reply:
-    """One streamed assistant message as it is assembled."""
-
-    blocks: dict[int, _Block] = field(default_factory=dict)
-    calls: list[ToolCall] = field(default_factory=list)
-    stop_reason: str | None = None
-    finished: bool = False  # message_stop seen
-    emitted: bool = False  # anything of this reply reached the consumer
-    opened: bool = False  # the HTTP response started (a transport error now means a dropped reply)
-    limit_hit: bool = False
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write: int = 0
-    cache_read: int = 0
-
-    def content(self) -> list[dict[str, Any]]:
-        """The blocks worth keeping in the transcript, in order (partial text yes; unfinished tool_use no)."""
-        calls = {c.id: c for c in self.calls}
-        out: list[dict[str, Any]] = []
-        for _, b in sorted(self.blocks.items()):
-            if b.type == "text" and b.text.strip():  # the API refuses whitespace-only text blocks
-                out.append({"type": "text", "text": b.text})
-            elif b.type == "thinking" and b.complete and b.signature:
-                out.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
-            elif b.type == "redacted_thinking" and b.data:
-                out.append({"type": "redacted_thinking", "data": b.data})
-            elif b.type == "tool_use" and b.id in calls:
-                out.append({"type": "tool_use", "id": b.id, "name": b.name, "input": calls[b.id].input})
-        return out
 
 
 class AgentLoop:
@@ -271,7 +209,7 @@ class AgentLoop:
             reply.cache_read = u.cache_read_input_tokens or 0
         elif etype == "content_block_start":
             cb = event.content_block
-            block = _Block(type=cb.type)
+            block = Block(type=cb.type)
             if cb.type == "tool_use":
                 block.id, block.name = cb.id, cb.name
                 if isinstance(getattr(cb, "input", None), dict):
@@ -304,7 +242,7 @@ class AgentLoop:
                 # Re-parse only after the input grew by a sixteenth: a large write_file arrives in thousands of
                 # deltas, and parsing the whole prefix on each would cost quadratic time on the event loop.
                 if len(block.json) - block.parsed_len > block.parsed_len // 16:
-                    block.partial_input = _parse_partial(block.json, block.partial_input)
+                    block.partial_input = parse_partial(block.json, block.partial_input)
                     block.parsed_len = len(block.json)
                 self._say(reply, ToolInputDelta(id=block.id, name=block.name, partial_json=d.partial_json,
                                                 input=block.partial_input))
@@ -329,7 +267,7 @@ class AgentLoop:
             reply.finished = True
 
     # ------------------------------------------------------------------ tools
-    def _start_call(self, reply: Reply, block: _Block) -> None:
+    def _start_call(self, reply: Reply, block: Block) -> None:
         """A tool_use block is complete: start the tool now, while the model may still be streaming."""
         call = ToolCall(id=block.id, name=block.name, input={})
         reply.calls.append(call)
@@ -440,12 +378,3 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
-
-
-def _parse_partial(text: str, previous: dict[str, Any]) -> dict[str, Any]:
-    """Best parse of an unfinished JSON object (unterminated strings kept), else the previous parse."""
-    try:
-        value = jiter.from_json(text.encode(), partial_mode="trailing-strings")
-    except ValueError:
-        return previous
-    return value if isinstance(value, dict) else previous
