@@ -22,8 +22,12 @@ SECRET = "test-oauth-secret"
 
 @pytest.fixture
 def space_page(monkeypatch):
+    import gradio.http_server
     import gradio.oauth as oauth
 
+    # A real Space has the `spaces` package Gradio's own hot-reloader needs; here the reloader thread would only
+    # fail in the background, so Gradio's server is told it is not on a Space (the page's settings still are).
+    monkeypatch.setattr(gradio.http_server, "get_space", lambda: None)
     monkeypatch.setenv("SYSTEM", "spaces")
     monkeypatch.setenv("SPACE_ID", "someone/demo")
     for name, value in (("OAUTH_CLIENT_ID", "test-client"), ("OAUTH_CLIENT_SECRET", SECRET),
