@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.downloads import DEFAULT_FILE_CAP, DEFAULT_ZIP_CAP
+from agent.downloads import plain_size as human_size  # one wording of sizes, shared with downloads
 from agent.models import MODELS
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
@@ -30,13 +31,6 @@ def parse_size(name: str, raw: str) -> int:
         raise ValueError(f"{name} must be a size such as 100kb or 20mb, not {raw!r}")
     return int(match.group(1)) * _GRADIO_UNITS.get(unit, _UNITS[unit])
 
-
-def human_size(n: int) -> str:
-    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= size:
-            value = n / size
-            return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} bytes"
 
 
 @dataclass(frozen=True)
