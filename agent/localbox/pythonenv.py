@@ -98,18 +98,32 @@ def write_layout(root: Path, python: SandboxPython) -> None:
         (bin_dir / name).symlink_to(python.executable)
     (bin_dir / "sudo").write_text(NO_SUDO)
     (bin_dir / "sudo").chmod(0o755)
-    host_pythons = {str(python.venv / "bin" / n) for n in ("python", "python3", f"python{python.version}")}
-    for script in sorted((python.venv / "bin").iterdir()):
-        if script.name in host_pythons or not script.is_file() or script.is_symlink():
+    venv_bin = (python.venv / "bin").resolve()
+    pythons = {"python", "python3", f"python{python.version}"}
+    for script in sorted(venv_bin.iterdir()):
+        if script.name in pythons or not script.is_file() or script.is_symlink():
             continue
         try:
             first, _, rest = script.read_bytes().partition(b"\n")
         except OSError:
             continue
-        if first.startswith(b"#!") and first[2:].strip().decode(errors="replace") in host_pythons:
+        if first.startswith(b"#!") and _names_venv_python(first[2:].strip().decode(errors="replace"), venv_bin,
+                                                           pythons):
             target = bin_dir / script.name
             target.write_bytes(f"#!{JAIL_PYTHON}\n".encode() + rest)
             target.chmod(0o755)
+
+
+def _names_venv_python(interpreter: str, venv_bin: Path, pythons: set[str]) -> bool:
+    """Whether a script's first line names the environment's own python, by whatever path the environment was made
+    or is reached (a venv given through a symlink, e.g. a checkout sharing another's environments)."""
+    path = Path(interpreter)
+    if not path.is_absolute() or path.name not in pythons:
+        return False
+    try:
+        return path.parent.resolve() == venv_bin
+    except OSError:
+        return False
 
 
 def python_binds(root: Path, python: SandboxPython) -> list[str]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
+from agent.localbox.pythonenv import SandboxPython, write_layout
 from tests.localbox.helpers import SANDBOX_HOME
 
 EVERY_C_EXTENSION = r"""
@@ -83,3 +85,24 @@ def test_pip_installs_into_the_user_site_and_the_running_kernel_sees_it(sandbox)
     assert after.text == "42"
     script = sandbox.commands.run("localbox-probe", timeout=60)  # ~/.local/bin is on PATH, its shebang runs
     assert script.stdout.strip() == "probe-script-ran"
+
+
+def test_console_scripts_are_the_environments_own_when_it_is_reached_through_a_symlink(tmp_path):
+    """A checkout may reach its sandbox environment through a symlink (a git worktree sharing another checkout's
+    environments): pip and the other console scripts still run the environment's python inside the jail, not the
+    host's Debian pip that the jail's /usr also has."""
+    real = tmp_path / "real-venv"
+    (real / "bin").mkdir(parents=True)
+    (real / "bin" / "python").symlink_to("/usr/bin/python3")
+    (real / "bin" / "pip").write_text(f"#!{real}/bin/python\nimport pip\n")
+    (real / "bin" / "other").write_text("#!/usr/bin/python3\nprint('not ours')\n")
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "checkout" / ".venv-sandbox").symlink_to(real)
+    python = SandboxPython(venv=tmp_path / "checkout" / ".venv-sandbox", base_prefix=Path("/usr"), version="3.11",
+                           executable=Path("/usr/bin/python3.11"))
+    root = tmp_path / "server"
+    root.mkdir()
+    write_layout(root, python)
+    copied = sorted(p.name for p in (root / "venv-bin").iterdir())
+    assert copied == ["pip", "python", "python3", "python3.11", "sudo"]
+    assert (root / "venv-bin" / "pip").read_text() == "#!/opt/venv/bin/python\nimport pip\n"
