@@ -31,6 +31,8 @@ def test_async_lifecycle_and_run_code(localbox) -> None:
             assert execution.text == "async"
             await sbx.run_code("x = 20")
             assert (await sbx.run_code("x + 22")).text == "42"
+            server_port = localbox.url.rsplit(":", 1)[1]
+            assert sbx.get_host(8000) == f"8000-{sbx.sandbox_id}.localhost:{server_port}"  # served by Host header
             info = await sbx.get_info()
             assert info.metadata["async-tag"] == tag
             listed = await AsyncSandbox.list(query=SandboxQuery(metadata={"async-tag": tag}), **localbox.sdk_options()).next_items()

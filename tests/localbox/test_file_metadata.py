@@ -91,5 +91,11 @@ def test_async_metadata(localbox) -> None:
             assert (await sbx.files.get_info("am.txt")).metadata == {"owner": "async"}
             assert (await sbx.files.rename("am.txt", "am2.txt")).metadata == {"owner": "async"}
             assert [e.metadata for e in await sbx.files.list(".") if e.name == "am2.txt"] == [{"owner": "async"}]
+            octet = await sbx.files.write("am3.txt", "x", metadata={"Kind": "octet"}, use_octet_stream=True)
+            assert octet.metadata == {"kind": "octet"}
+            assert (await sbx.files.write("am3.txt", "y")).metadata is None  # an overwrite without metadata clears
+            assert (await sbx.files.get_info("am3.txt")).metadata is None
+            await sbx.commands.run("python3 -c \"import os; os.setxattr('/home/user/am3.txt', 'user.e2b.via', b'xattr')\"")
+            assert (await sbx.files.get_info("am3.txt")).metadata == {"via": "xattr"}
 
     asyncio.run(scenario())

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from e2b import FileType, TimeoutException
 from e2b_code_interpreter import AsyncSandbox, Sandbox
@@ -45,6 +46,20 @@ def test_dangling_symlink_still_has_an_absolute_target(sandbox) -> None:
     sandbox.commands.run("mkdir -p /home/user/dangle && ln -s ../nowhere/x.txt /home/user/dangle/broken")
     info = sandbox.files.get_info("dangle/broken")
     assert info.symlink_target == "/home/user/nowhere/x.txt"
+
+
+def test_async_symlink_entry_info(localbox) -> None:
+    async def scenario() -> None:
+        async with async_sandbox_for(localbox) as sbx:
+            await sbx.files.write("alinks/real.txt", "real")
+            await sbx.commands.run("ln -s real.txt alias.txt && ln -s ../gone.txt broken", cwd="/home/user/alinks")
+            info = await sbx.files.get_info("alinks/alias.txt")
+            assert (info.type, info.symlink_target) == (FileType.SYMLINK, "/home/user/alinks/real.txt")
+            listed = {e.name: e.symlink_target for e in await sbx.files.list("alinks")}
+            assert listed == {"alias.txt": "/home/user/alinks/real.txt", "broken": "/home/user/gone.txt",
+                              "real.txt": None}
+
+    run(scenario())
 
 
 # ---- per-command environment -----------------------------------------------------------------------------------
@@ -148,6 +163,23 @@ def test_a_forged_expiration_is_not_an_expired_signature(sandbox) -> None:
     forged = url.replace("signature_expiration=", "signature_expiration=1")
     code, payload = _http_error(forged)
     assert code == 401 and payload["message"] != "signature is already expired"
+
+
+def test_async_signed_urls_expire(localbox) -> None:
+    async def scenario() -> None:
+        async with async_sandbox_for(localbox) as sbx, httpx.AsyncClient(timeout=30) as client:
+            await sbx.files.write("async-signed.txt", "signed")
+            fresh = await client.get(sbx.download_url("async-signed.txt", "user", use_signature_expiration=120))
+            assert (fresh.status_code, fresh.text) == (200, "signed")
+            expired = await client.get(sbx.download_url("async-signed.txt", "user", use_signature_expiration=-60))
+            assert (expired.status_code, expired.json()) == (401, {"code": 401,
+                                                                   "message": "signature is already expired"})
+            late = await client.post(sbx.upload_url("async-late.txt", "user", use_signature_expiration=-1),
+                                     content=b"late", headers={"Content-Type": "application/octet-stream"})
+            assert late.status_code == 401
+            assert not await sbx.files.exists("async-late.txt")
+
+    run(scenario())
 
 
 # ---- code contexts ---------------------------------------------------------------------------------------------
