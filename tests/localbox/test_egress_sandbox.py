@@ -8,6 +8,7 @@ allowed, or resolve on this machine, without DNS, to loopback, private or this h
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent.localbox import LocalServer
+from agent.localbox.egress_policy import is_public, local_networks
 from tests.localbox.helpers import extra_sandbox
 from tests.support.localbox_fixtures import serve
 
@@ -53,6 +55,17 @@ def test_other_sites_are_refused_with_a_plain_reason(sandbox) -> None:
     code, out = run(sandbox, "/usr/bin/python3 -c \"import urllib.request; "
                              "urllib.request.urlopen('https://example.com/', timeout=20)\"")
     assert code != 0 and "only package registries are reachable" in out, out
+
+
+def test_pip_and_npm_say_why_a_site_is_refused(sandbox) -> None:
+    """The refusal reaches the agent through the tools' own error output (nothing is sent: the name is refused)."""
+    code, out = run(sandbox, "pip download --no-cache-dir --retries 1 -d /tmp/dl "
+                             "--index-url https://example.com/simple six")
+    assert code != 0 and "Tunnel connection failed: 403 Blocked by the sandbox's network policy: only package " \
+                         "registries are reachable (not example.com)" in out, out
+    code, out = run(sandbox, "npm view left-pad --registry https://example.com/ --fetch-retries 0")
+    assert code != 0 and "403 Blocked by the sandbox's network policy: only package registries are reachable " \
+                         "(not example.com)" in out, out
 
 
 def test_the_proxy_settings_are_in_every_sandbox_process(sandbox) -> None:
@@ -137,6 +150,57 @@ def test_this_machine_and_private_networks_are_refused_whatever_the_name(open_se
             code, out = run(sbx, f"curl -sS -m 20 --noproxy '' -x {PROXY} -p {url}")  # as a CONNECT tunnel
             assert "response 403" in out, (url, out)
     assert hits == []
+
+
+def own_address() -> str:
+    """One of this machine's own non-loopback IPv4 addresses, preferring one that is public by the address rules
+    (here: the documentation range this CI uses), which only the host-address rule refuses."""
+    mine = [net.network_address for net in local_networks() if net.version == 4 and net.prefixlen == 32
+            and not net.network_address.is_loopback]
+    assert mine, "this machine has no non-loopback IPv4 address to test with"
+    return str(sorted(mine, key=lambda ip: not is_public(ip))[0])
+
+
+def test_this_machines_own_addresses_are_refused(open_server) -> None:
+    address = own_address()
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer((address, 0), Handler)  # a service on this machine's own address
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    as_number = int(ipaddress.IPv4Address(address))  # the same address given as a name the resolver turns into it
+    try:
+        with extra_sandbox(open_server) as sbx:
+            for url in (f"http://{address}:{port}/", f"http://{as_number}:{port}/"):
+                code, out = run(sbx, f"curl -sS -m 20 --noproxy '' -x {PROXY} {url}")
+                assert "blocked by the sandbox's network policy" in out and "this machine" in out, (url, out)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert hits == []
+
+
+@pytest.fixture(scope="module")
+def allowing_server() -> Iterator[LocalServer]:
+    """Registries plus one more domain (`localhost`: its answers are loopback, so nothing is ever sent)."""
+    yield from serve(("--allow-domain", "localhost", "--pool-size", "0"))
+
+
+def test_an_allowed_domain_passes_the_name_rule_and_still_meets_the_address_rules(allowing_server) -> None:
+    with extra_sandbox(allowing_server) as sbx:
+        code, out = run(sbx, f"curl -sS -m 20 --noproxy '' -x {PROXY} http://localhost:9/")
+        assert "blocked by the sandbox's network policy: localhost resolves to this machine" in out, out
+        code, out = run(sbx, f"curl -sS -m 20 --noproxy '' -x {PROXY} http://example.com/")
+        assert "only package registries are reachable (not example.com)" in out, out
 
 
 @pytest.fixture(scope="module")
