@@ -26,7 +26,7 @@ from agent.events import Done, Error, ErrorKind, SandboxStatus, StopReason, Tool
 from agent.guardrails import Guard
 from agent.lease import SandboxLease
 from agent.loop import AgentLoop
-from agent.prompts import SYSTEM_PROMPT
+from agent.prompts import system_prompt as prompt_for
 from agent.sandbox import Sandbox, SandboxProvider, SandboxReset, SandboxUnavailable
 from agent.tools import Tool, ToolContext, default_tools
 from agent.tools.base import HOME, make_result, sandbox_path
@@ -47,14 +47,15 @@ class AgentSession(TurnHost):
         provider: SandboxProvider,
         session_tag: str = "",
         tools: Sequence[Tool] | None = None,
-        system_prompt: str = SYSTEM_PROMPT,
+        system_prompt: str | None = None,  # default: what this app's sandboxes are and can reach
     ) -> None:
         super().__init__()
         self.settings = settings
         self.provider = provider
         self.session_tag = session_tag
         self.usage = Usage()
-        self.system_prompt = system_prompt
+        self.system_prompt = system_prompt if system_prompt is not None else prompt_for(
+            getattr(provider, "kind", "e2b"), settings.local_internet, settings.local_allow_domains)
         self._tools = {t.name: t for t in (tools if tools is not None else default_tools())}
         self._lease = SandboxLease(provider, {"session": session_tag[:64]}, settings.sandbox_idle_timeout_s,
                                    self._on_status)

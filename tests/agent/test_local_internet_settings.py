@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.config import Settings
-from agent.prompts import SYSTEM_PROMPT
+from agent.prompts import SYSTEM_PROMPT, system_prompt
 
 
 def settings(**env: str) -> Settings:
@@ -38,7 +38,29 @@ def test_extra_domains_are_a_comma_list() -> None:
 
 
 def test_the_system_prompt_says_what_the_sandbox_can_reach() -> None:
-    assert "package registries" in SYSTEM_PROMPT and "network policy" in SYSTEM_PROMPT
+    assert "only the package registries" in SYSTEM_PROMPT and "network policy" in SYSTEM_PROMPT
+    assert "github.com" in system_prompt("local", "registries", ("github.com",))
+    assert "never this machine or private networks" in system_prompt("local", "all")
+    off = system_prompt("local", "off")
+    assert "no internet access" in off and "registries" not in off
+    assert "may be limited" in system_prompt("e2b")  # another server's rules are not this app's to know
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"AGENT_SANDBOX": "local", "AGENT_LOCAL_INTERNET": "off"}, "no internet access"),
+    ({"AGENT_SANDBOX": "local", "AGENT_LOCAL_ALLOW": "example.org"}, "(PyPI, npm, Debian) and example.org"),
+    ({"AGENT_SANDBOX": "e2b", "E2B_API_KEY": "k"}, "may be limited"),
+])
+def test_a_session_tells_claude_the_rules_of_its_own_sandboxes(env: dict[str, str], expected: str) -> None:
+    from agent.sandbox import SandboxProvider
+    from agent.session import AgentSession
+
+    chosen = settings(**env)
+    provider = SandboxProvider.from_settings(chosen)
+    try:
+        assert expected in AgentSession(chosen, provider).system_prompt
+    finally:
+        provider.close()
 
 
 def test_the_provider_starts_the_local_server_with_these_rules() -> None:
