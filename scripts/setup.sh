@@ -13,23 +13,37 @@ if [ -z "$PY" ]; then
     if command -v "$c" >/dev/null 2>&1; then PY=$c; break; fi
   done
 fi
-[ -n "$PY" ] || { echo "setup: Python 3.11 is needed (apt-get install python3 python3-venv)"; exit 1; }
 
 # The sandbox's Python is Debian's own python3: it, its standard library and every library it links to live in
 # /usr, which every jail sees read-only (docs/localbox.md). SANDBOX_PYTHON=/path/to/python3 picks another build.
 SPY=${SANDBOX_PYTHON:-/usr/bin/python3}
 
 # --- Debian packages -------------------------------------------------------------------------
+# in_sandbox PROGRAM: whether a local sandbox finds PROGRAM. A jail sees only the host's /usr (and the /bin, /lib
+# links into it), with /usr/local/bin:/usr/bin:/bin on its PATH, so a node from nvm or /opt does not count.
+in_sandbox() {
+  local dir
+  for dir in /usr/local/bin /usr/bin /bin; do
+    if [ -x "$dir/$1" ]; then
+      case "$(readlink -f "$dir/$1")" in /usr/*|/bin/*) return 0;; esac
+    fi
+  done
+  return 1
+}
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 # what a local sandbox offers besides Python, as E2B's code-interpreter template does
-command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
-command -v git >/dev/null 2>&1 || need+=(git)
+in_sandbox node || need+=(nodejs)
+in_sandbox npm || need+=(npm)
+in_sandbox git || need+=(git)
 if [ "$DEV" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
-"$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+if [ -z "$PY" ]; then
+  need+=(python3 python3-venv)
+elif ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need+=(python3-venv)
+fi
 if [ ! -x "$SPY" ]; then
   need+=(python3 python3-venv)
 elif ! "$SPY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -38,7 +52,10 @@ fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
-  if command -v apt-get >/dev/null 2>&1; then
+  if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "setup: please install these system packages as root, then run this again: ${need[*]}"
+    exit 1
+  elif command -v apt-get >/dev/null 2>&1; then
     mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
     echo "setup: installing Debian packages: ${need[*]} (apt shows its progress below)"
     $SUDO apt-get update
@@ -47,6 +64,9 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "setup: please install these system packages yourself: ${need[*]}"
   fi
 fi
+
+[ -n "$PY" ] || PY=$(command -v python3 || true)
+[ -n "$PY" ] || { echo "setup: Python 3 is needed (apt-get install python3 python3-venv)"; exit 1; }
 
 # --- Python environments -----------------------------------------------------------------------
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
