@@ -40,16 +40,25 @@ NEW_CHAT_JS = """(confirmed, stored) => {
   return [ok, stored];
 }"""
 # While a reply is running, leaving or reloading the page asks first (the browser shows its own words). Gradio's
-# own beforeunload listener closes the page's connection at once, so a visitor who chose to stay would be left
-# on a dead page: while asking, this listener (capture phase, so it runs first) keeps Gradio's from running; the
-# connection then closes only if the page really goes.
+# own beforeunload listener (registered before any of the page's code runs, so it always runs first) closes the
+# page's connection by aborting its two streams, the reply's and the heartbeat: the server then cancels the reply
+# and, a little later, lets the conversation go. A visitor who chose to stay would be left on a dead page. So while
+# a reply runs, an abort asked for during the beforeunload event itself is not done: if the visitor stays, the
+# streams carry on (the reply keeps streaming, Stop and the next message work); if they leave, the browser closes
+# the connections as the page goes. Gradio's client opens a new reply stream for the next message by itself.
 BEFORE_UNLOAD_JS = """() => {
+  const busy = () => !!document.querySelector("button.stop-button");
+  const abort = AbortController.prototype.abort;
+  AbortController.prototype.abort = function (...args) {
+    const event = window.event;
+    if (event && event.type === "beforeunload" && busy()) return;
+    return abort.apply(this, args);
+  };
   window.addEventListener("beforeunload", (event) => {
-    if (!document.querySelector("button.stop-button")) return;
+    if (!busy()) return;
     event.preventDefault();
     event.returnValue = "";
-    event.stopImmediatePropagation();
-  }, {capture: true});
+  });
 }"""
 
 

@@ -1,5 +1,5 @@
 """Work survives a reload, in Chromium: the same conversation and sandbox after a reload; after the grace period
-the chat is still there and continues on a fresh sandbox with a plain note; leaving during a reply asks first;
+the chat is still there and continues on a fresh sandbox with a plain note; leaving during a reply asks first, and staying keeps the page working;
 "New chat" asks, then clears the conversation and deletes the sandbox.
 
 Each test has its own browser context (its own storage, so its own stored conversation) on a page launched here
@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import base_settings, launch_page, serve_page
 from tests.browser.page_helpers import SHOTS, bot_text, send
@@ -144,7 +145,35 @@ def test_after_the_grace_period_the_chat_continues_on_a_new_sandbox(browser, for
         context.close()
 
 
-def test_leaving_during_a_reply_asks_first(browser, reloading, claude):
+TICKS = "for i in $(seq 1 40); do echo tick $i; sleep 0.5; done"
+
+
+def leave(page: Any, answer: str) -> list[str]:
+    """Try to close the tab; the browser's question (if any) is answered ``answer`` ("stay" or "leave")."""
+    asked: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss() if answer == "stay" else dialog.accept()
+
+    page.on("dialog", on_dialog)
+    page.close(run_before_unload=True)
+    for _ in range(50):  # Playwright hands out the dialog event while one of its calls runs
+        if asked or page.is_closed():
+            break
+        try:
+            page.wait_for_timeout(200)
+        except PlaywrightError:  # the page went meanwhile
+            break
+    page.remove_listener("dialog", on_dialog)
+    return asked
+
+
+def ticks(page: Any) -> int:
+    return bot_text(page).count("tick ")
+
+
+def test_leaving_during_a_reply_asks_first_and_staying_keeps_the_page_working(browser, reloading, claude):
     app = reloading
     context = browser.new_context()
     try:
@@ -153,29 +182,42 @@ def test_leaving_during_a_reply_asks_first(browser, reloading, claude):
         send(idle, "Hello")
         wait_until(lambda: "Nothing running now." in bot_text(idle), 60, "the reply")
         wait_idle(idle)
-        asked: list[str] = []
-
-        def on_dialog(dialog: Any) -> None:
-            asked.append(dialog.type)
-            dialog.dismiss()  # stay on the page
-
-        idle.on("dialog", on_dialog)
         with idle.expect_event("close", timeout=10_000):
-            idle.close(run_before_unload=True)
-        assert asked == [], "the page asked before leaving although nothing was running"
+            assert leave(idle, "stay") == [], "the page asked before leaving although nothing was running"
 
         page = open_page(context, app.url)
-        claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 20"})), text_reply("Done sleeping."))
+        claude.push(tool_reply(ToolUse("run_command", {"command": TICKS})))  # stopped before Claude is asked again
         send(page, "Run something long")
-        page.locator("button.stop-button").wait_for(timeout=30_000)
-        page.on("dialog", on_dialog)
-        page.close(run_before_unload=True)
-        for _ in range(50):  # Playwright hands out the dialog event while one of its calls runs
-            if asked or page.is_closed():
-                break
-            page.wait_for_timeout(200)
-        assert asked == ["beforeunload"], "leaving during a reply did not ask first"
+        wait_until(lambda: ticks(page) >= 2, 30, "the command's first output")
+        session = only_conversation(app)
+        assert leave(page, "stay") == ["beforeunload"], "leaving during a reply did not ask first"
         assert not page.is_closed(), "the page closed although leaving was declined"
+
+        # The visitor stayed: the reply goes on streaming (Gradio's own listener did not close the connection)...
+        shown = ticks(page)
+        wait_until(lambda: ticks(page) >= shown + 3, 15, "the reply to keep streaming after choosing to stay")
+        # ... Stop still works ...
+        page.locator("button.stop-button").click()
+        wait_idle(page, 15)
+        wait_until(lambda: "Stopped." in bot_text(page), 10, "the Stopped note")
+        # ... the next message is answered in the same conversation, on the same sandbox ...
+        claude.push(text_reply("Still here."))
+        send(page, "Are you there?")
+        wait_until(lambda: "Still here." in bot_text(page), 60, "the next reply after staying")
+        wait_idle(page)
+        # ... and the server still sees the tab: its heartbeat is open, the conversation not left for closing.
+        assert only_conversation(app) is session and not session.closed
+        assert app.registry.heartbeats.is_live(session.session_hash), "the page's heartbeat closed after staying"
+        assert session.detached_at is None, "the server took the tab for gone after staying"
+        page.screenshot(path=str(SHOTS / "leave-declined.png"))
+
+        claude.push(tool_reply(ToolUse("run_command", {"command": TICKS})))  # stopped before Claude is asked again
+        send(page, "Run something long again")
+        wait_until(lambda: ticks(page) >= shown + 5, 30, "the second command's output")
+        assert leave(page, "leave") == ["beforeunload"]
+        wait_until(page.is_closed, 10, "the page to close when the visitor chose to leave")
+        wait_until(lambda: session.detached_at is not None or session.closed, 30,
+                   "the server to see the page gone after the visitor chose to leave")
     finally:
         context.close()
 
