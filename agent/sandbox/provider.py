@@ -17,8 +17,9 @@ import threading
 import uuid
 from typing import Any, Literal
 
+import httpx
 from e2b import SandboxQuery
-from e2b.exceptions import AuthenticationException, RateLimitException
+from e2b.exceptions import AuthenticationException, RateLimitException, TimeoutException
 from e2b_code_interpreter import AsyncSandbox
 
 from agent.config import APP_NAME, Settings
@@ -111,12 +112,13 @@ class SandboxProvider:
             raise
         except Exception as exc:
             log.warning("sandbox creation failed: %s", type(exc).__name__)
-            name = type(exc).__name__
-            if "Connect" in name or "Timeout" in name or isinstance(exc, OSError):
+            if isinstance(exc, (httpx.TransportError, TimeoutException, OSError)):  # no answer, or a cut one
                 where = "the local sandbox server" if self.kind == "local" else "E2B's sandbox service"
                 hint = "" if self.kind == "local" else " Check the network (and E2B_DOMAIN / E2B_API_URL if set)."
                 raise SandboxUnavailable(f"Could not reach {where} to start a sandbox.{hint}") from None
-            raise SandboxUnavailable(f"Could not start a sandbox ({_short(exc)}).") from None
+            said = scrub(str(exc), 160)  # the service's own words, never the SDK's class name
+            raise SandboxUnavailable(f"Could not start a sandbox ({said})." if said
+                                     else "Could not start a sandbox.") from None
 
     async def connect(self, sandbox_id: str) -> Sandbox:
         return Sandbox(await AsyncSandbox.connect(sandbox_id, **(await self.sdk_options())), self.preview_url)
@@ -186,7 +188,3 @@ def _still_running(process_tag: str) -> bool:
         return True
     return True
 
-
-def _short(exc: BaseException) -> str:
-    text = scrub(str(exc), 160)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -4,8 +4,14 @@ same deployment are reaped while everything else is spared."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
 
+import pytest
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
 from agent.config import APP_NAME, Settings
@@ -73,3 +79,54 @@ def test_e2b_provider_with_a_wrong_key_says_so_in_plain_words(localbox):
     message = run(scenario())
     assert message is not None, "creating a sandbox with a wrong key must fail"
     assert "API key" in message and "Traceback" not in message and "wrong-key" not in message, message
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _hanging_up_server() -> Iterator[int]:
+    """A loopback server that accepts each connection and closes it without a word (a service that died mid-call)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_an_unreachable_sandbox_service_is_said_in_plain_words_whatever_the_transport_error():
+    """Refused, or accepted and hung up on (httpx's RemoteProtocolError): both are "could not reach", chosen by the
+    exception's type, and the person never reads an SDK class name."""
+    from agent.sandbox import SandboxUnavailable
+
+    async def attempt(port: int) -> str:
+        url = f"http://127.0.0.1:{port}"
+        settings = Settings.from_env(env={}, dotenv_path=None).replace(
+            sandbox="e2b", e2b_api_key="e2b_" + "0" * 40, e2b_api_url=url, e2b_sandbox_url=url)
+        with pytest.raises(SandboxUnavailable) as caught:
+            await SandboxProvider.from_settings(settings).create({})
+        return str(caught.value)
+
+    with _hanging_up_server() as port:
+        messages = [run(attempt(_closed_port())), run(attempt(port))]
+    for message in messages:
+        assert message.startswith("Could not reach E2B's sandbox service"), messages
+        assert not re.search(r"[a-z][A-Z]\w*(Error|Exception)", message), f"an SDK class name is shown: {message}"
