@@ -32,21 +32,30 @@ async def edit_file(
     if old_text == new_text:
         return ctx.result("old_text and new_text are the same; nothing to change.", is_error=True)
     sandbox = await ctx.sandbox()
+    missing = f"No such file: {where}. To create a file use write_file."
     try:
+        info = await sandbox.stat(where)  # the size first: a huge file is refused without being fetched
+        if info.kind == "dir":
+            return ctx.result(f"{where} is a folder, not a file; nothing was changed.", is_error=True)
+        if info.size > MAX_EDIT_BYTES:
+            return ctx.result(_too_large(where, info.size), is_error=True)
         data = await sandbox.read_bytes(where)
     except PathNotFound:
-        return ctx.result(f"No such file: {where}. To create a file use write_file.", is_error=True)
-    if len(data) > MAX_EDIT_BYTES:
-        return ctx.result(f"{where} is too large to edit here ({len(data)} bytes).", is_error=True)
+        return ctx.result(missing, is_error=True)
+    if len(data) > MAX_EDIT_BYTES:  # it grew meanwhile (or the listing gave a link's own size)
+        return ctx.result(_too_large(where, len(data)), is_error=True)
     # Bytes, not decoded text: line endings, encodings and every untouched byte stay exactly as they were.
     old, new = old_text.encode(), new_text.encode()
     count = data.count(old)
     if count == 0:
         return ctx.result(_not_found(where, data, old), is_error=True)
+    unique = "Include more of the surrounding lines so it matches exactly one place, or pass replace_all=true."
     if count > 1 and not replace_all:
-        return ctx.result(f"old_text occurs {count} times in {where}; nothing was changed. Include more of the "
-                          "surrounding lines so it matches exactly one place, or pass replace_all=true.",
-                          is_error=True)
+        return ctx.result(f"old_text occurs {count} times in {where}; nothing was changed. {unique}", is_error=True)
+    first = data.find(old)
+    if count == 1 and not replace_all and data.find(old, first + 1) >= 0:  # "aa" in "aaa": two places
+        return ctx.result(f"old_text matches more than one place in {where} (the matches overlap); nothing was "
+                          f"changed. {unique}", is_error=True)
     lines = _changed_lines(data, old, new)
     await sandbox.write(where, data.replace(old, new))
     which = f"line {lines[0]}" if len(lines) == 1 else "lines " + ", ".join(map(str, lines[:20]))
@@ -64,6 +73,10 @@ def _changed_lines(data: bytes, old: bytes, new: bytes) -> list[int]:
         shift += new.count(b"\n") - old.count(b"\n")
         start = at + len(old)
     return out
+
+
+def _too_large(where: str, size: int) -> str:
+    return f"{where} is too large to edit here ({size} bytes; at most {MAX_EDIT_BYTES}); nothing was changed."
 
 
 def _not_found(where: str, data: bytes, old: bytes) -> str:

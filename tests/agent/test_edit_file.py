@@ -95,3 +95,50 @@ def test_the_page_shows_the_change_as_a_diff():
     assert step.metadata["title"] == "Editing app\\.py", step.metadata
     assert step.content.startswith(inline_code("app.py")), step.content
     assert "```diff\n" in step.content and "-y = 2\n+y = 3" in step.content, step.content
+
+
+def test_overlapping_matches_count_as_more_than_one_place(box):
+    result, after = _edit(box, {"path": PATH, "old_text": "aa", "new_text": "b"}, b"xaaay")
+    assert result.is_error and "more than one place" in result.output and "replace_all" in result.output, result
+    assert after == b"xaaay"
+
+
+def test_a_folder_is_refused_in_plain_words_and_a_link_is_edited_through(box):
+    async def scenario():
+        await box.write("/home/user/edit/target.txt", b"value = 1\n")
+        await box.run_command("mkdir -p /home/user/edit/folder && ln -sfn target.txt /home/user/edit/link.txt")
+
+        async def sandbox():
+            return box
+
+        ctx = ToolContext(sandbox=sandbox, output=lambda s, t: None, timeout_s=30, max_output_chars=5000)
+        folder = await edit_file.run({"path": "edit/folder", "old_text": "a", "new_text": "b"}, ctx)
+        linked = await edit_file.run({"path": "edit/link.txt", "old_text": "1", "new_text": "2"}, ctx)
+        _, kind = await box.run_command("stat -c %F /home/user/edit/link.txt")
+        return folder, linked, await box.read_bytes("/home/user/edit/target.txt"), kind
+
+    folder, linked, target, kind = run(scenario())
+    assert folder.is_error and "is a folder" in folder.output and "Error" not in folder.output, folder
+    assert not linked.is_error and target == b"value = 2\n" and kind.strip() == "symbolic link", (linked, kind)
+
+
+def test_a_file_too_large_to_edit_is_refused_before_it_is_fetched():
+    from agent.sandbox import Entry
+    from agent.tools.edit import MAX_EDIT_BYTES
+    from tests.support.fake_sandbox import FakeSandbox
+
+    class HugeFile(FakeSandbox):
+        async def stat(self, path: str) -> Entry:
+            return Entry(path=path, name="huge.log", kind="file", size=MAX_EDIT_BYTES + 1)
+
+        async def read_bytes(self, path: str) -> bytes:
+            raise AssertionError("a file over the limit must not be fetched")
+
+    box = HugeFile()
+
+    async def sandbox():
+        return box
+
+    ctx = ToolContext(sandbox=sandbox, output=lambda s, t: None, timeout_s=5, max_output_chars=5000)
+    result = run(edit_file.run({"path": "huge.log", "old_text": "a", "new_text": "b"}, ctx))
+    assert result.is_error and "too large" in result.output and "nothing was changed" in result.output, result
