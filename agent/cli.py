@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import mimetypes
 import signal
 import sys
 import threading
@@ -44,7 +43,7 @@ from agent.events import (
     ToolOutput,
     ToolRunning,
 )
-from agent.presenter import TURN_FAILED, duration, end_note, in_terminal, size, step_title
+from agent.presenter import TURN_FAILED, duration, end_note, file_extension, in_terminal, size, step_title
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 FAILED_ENDINGS = (StopReason.ERROR, StopReason.TOOL_LIMIT)  # exit status 1, the sentence on stderr
@@ -164,7 +163,7 @@ class PlainPrinter:
         A terminal cannot show a PNG, so without a file the chart the tool line announces would be lost.
         """
         try:
-            path = self._folder() / f"{_file_stem(call_id)}-{index}{_extension(artifact.mime)}"
+            path = self._folder() / f"{_file_stem(call_id)}-{index}{file_extension(artifact.mime, artifact.name)}"
             if isinstance(artifact.data, bytes):
                 path.write_bytes(artifact.data)
             else:
@@ -204,22 +203,9 @@ def deprecation_warning(model: str) -> str | None:
     return None
 
 
-_EXTENSIONS = {
-    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
-    "image/svg+xml": ".svg", "text/html": ".html", "text/markdown": ".md", "text/latex": ".tex",
-    "application/json": ".json", "application/javascript": ".js", "application/pdf": ".pdf", "text/plain": ".txt",
-}
-
-
 def default_outputs_dir() -> Path:
     """``./agent-outputs/<date-time>``: next to where the CLI was started, one folder per run."""
     return Path.cwd() / "agent-outputs" / time.strftime("%Y%m%d-%H%M%S")
-
-
-def _extension(mime: str) -> str:
-    """The file extension for a MIME type (the common ones fixed, so a chart is always ``.png``)."""
-    base = mime.split(";")[0].strip().lower()
-    return _EXTENSIONS.get(base) or mimetypes.guess_extension(base) or ".bin"
 
 
 def _file_stem(call_id: str) -> str:

@@ -1,7 +1,7 @@
 """Shared wording for people: how the page and the CLI say what a turn did.
 
 One fact gets one sentence, written here once: tool summaries, middle-clipping of long text, the language of a
-file from its extension, durations, and how a turn ended (``end_note``). A tool call's title, code block and
+file from its extension, the extension of a saved output, durations, and how a turn ended (``end_note``). A tool call's title, code block and
 diff come from the tool's own ``Display`` hints (``agent.tools.registry``), so any tool is shown without being
 named here. The page (``webui/render``) and the CLI (``agent/cli.py``) both call these; nothing here imports a
 UI toolkit.
@@ -10,6 +10,8 @@ UI toolkit.
 from __future__ import annotations
 
 import difflib
+import mimetypes
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,24 @@ LANGS = {
     ".yaml": "yaml", ".toml": "toml", ".sql": "sql", ".rs": "rust", ".go": "go", ".java": "java",
     ".c": "c", ".h": "c", ".cpp": "cpp", ".rb": "ruby", ".txt": "text", ".csv": "text",
 }
+
+
+# A saved output's file extension by its MIME type: fixed for the common ones, so a chart is always ``.png``.
+MIME_EXTENSIONS = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+    "image/svg+xml": ".svg", "text/html": ".html", "text/markdown": ".md", "text/latex": ".tex",
+    "application/json": ".json", "application/javascript": ".js", "application/pdf": ".pdf", "text/plain": ".txt",
+}
+_PLAIN_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
+
+
+def file_extension(mime: str, name: str = "") -> str:
+    """The extension an output is saved with (terminal and page alike): by its MIME type, else its own name's,
+    else what the system knows for the type, else ``.bin``."""
+    base = mime.split(";")[0].strip().lower()
+    own = posixpath.splitext(name)[1]
+    return (MIME_EXTENSIONS.get(base) or (own if _PLAIN_SUFFIX.fullmatch(own) else "")
+            or mimetypes.guess_extension(base) or ".bin")
 
 
 def clip_middle(text: str, limit: int) -> str:

@@ -21,18 +21,11 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from agent.events import Artifact
+from agent.presenter import file_extension
 from webui.headers import OUTPUT_FRAME_CSP
 from webui.safety import code_block, safe_markdown
 from webui.tables import table_markup
 
-_EXTENSIONS = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "image/svg+xml": ".svg",
-    "application/pdf": ".pdf",
-}
 MAX_INLINE_SVG = 512 * 1024  # bigger SVGs become a download link (the inline copy travels with every yield)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -67,7 +60,7 @@ class ArtifactStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._count += 1
         stem = _SAFE_NAME.sub("_", Path(artifact.name).stem)[:40] if artifact.name else "output"
-        ext = _EXTENSIONS.get(artifact.mime.lower()) or Path(artifact.name).suffix or ".bin"
+        ext = file_extension(artifact.mime, artifact.name)
         path = self.folder / f"{self._count:03d}-{stem}{ext}"
         data = artifact.data if isinstance(artifact.data, bytes) else artifact.data.encode()
         path.write_bytes(data)

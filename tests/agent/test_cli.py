@@ -279,6 +279,23 @@ def test_plain_printer_saves_each_artifact_and_prints_its_path(tmp_path):
     assert "[image/png, 2 KB → " in line, line
 
 
+def test_the_terminal_and_the_page_save_an_output_with_the_same_extension(tmp_path):
+    """One helper (agent.presenter.file_extension) names saved outputs for both: the type's usual extension, else
+    the output's own name's, else what the system knows for the type, else .bin."""
+    from webui.artifacts import ArtifactStore
+
+    cases = [("image/png", "", ".png"), ("image/bmp", "", ".bmp"), ("image/SVG+xml; charset=utf-8", "", ".svg"),
+             ("application/x-unknown-kind", "data.parquet", ".parquet"),
+             ("application/x-unknown-kind", "", ".bin"), ("application/x-unknown-kind", "odd.name/../x", ".bin")]
+    printer = PlainPrinter(io.StringIO(), io.StringIO(), outputs_dir=tmp_path / "cli")
+    page = ArtifactStore(root=tmp_path / "page")
+    for i, (mime, name, expected) in enumerate(cases, 1):
+        artifact = Artifact(mime, b"data", name=name)
+        in_terminal = Path(printer._save_artifact(f"toolu_{i}", 1, artifact).removeprefix(" → "))
+        on_page = page._write(artifact)
+        assert (in_terminal.suffix, on_page.suffix) == (expected, expected), (mime, name)
+
+
 @pytest.fixture
 def short_tmpdir() -> Iterator[Path]:
     """A short TMPDIR for the CLI (pytest's tmp_path is too long for the local sandbox's socket paths)."""
