@@ -4,18 +4,32 @@ time limit, where the real sandbox would make the timing hard to pin."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
 import agent.tools.command as command_module
 from agent.events import ToolRunning
-from agent.sandbox import CodeError, CodeRun
+from agent.sandbox import CodeError, CodeRun, Sandbox, SandboxProvider
 from agent.tools import ToolContext
 from agent.tools.code import execute_code
 from agent.tools.command import run_command
 from tests.agent.helpers import agent_session, collect, make_settings, run
 from tests.support.claude_standin import ToolUse, tool_reply
 from tests.support.fake_sandbox import FakeSandbox, FakeSandboxProvider
+
+
+@pytest.mark.parametrize("real, fake", [(Sandbox, FakeSandbox), (SandboxProvider, FakeSandboxProvider)])
+def test_the_fake_offers_what_the_real_facade_offers_with_the_same_parameters(real, fake):
+    """A tool tested against the fake must be able to call whatever it calls on the real facade, the same way."""
+    for name, member in inspect.getmembers(real, inspect.isfunction):
+        if name.startswith("_") or name in ("sdk_options", "connect"):  # the provider's own plumbing, no tool's
+            continue
+        double = getattr(fake, name, None)
+        assert double is not None, f"{fake.__name__} has no {name}()"
+        assert list(inspect.signature(double).parameters) == list(inspect.signature(member).parameters), name
+        assert inspect.iscoroutinefunction(double) == inspect.iscoroutinefunction(member), name
+        assert inspect.isasyncgenfunction(double) == inspect.isasyncgenfunction(member), name
 
 
 async def _forever(code, out, err) -> CodeRun:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from agent.sandbox import CodeRun, Entry, PathNotFound, SandboxGone, SandboxTimeout
@@ -94,6 +94,11 @@ class FakeSandbox:
         if path not in self.files:
             raise PathNotFound(f"{path} does not exist")
         return self.files[path]
+
+    async def read_chunks(self, path: str) -> AsyncIterator[bytes]:
+        data = await self.read_bytes(path)
+        for start in range(0, len(data), 64 * 1024):
+            yield data[start:start + 64 * 1024]
 
     async def write(self, path: str, data: str | bytes) -> None:
         self._alive()
