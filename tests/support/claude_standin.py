@@ -14,6 +14,9 @@ tool, for the page and hand-run demos::
 
 Every request body is recorded (``requests``) and the server notes when streams ended or clients went away
 (``marks``), so tests can assert what the agent actually sent back and when.
+
+Where things are: ``claude_script`` (what a test scripts, what is recorded; all re-exported here),
+``claude_wire`` (a Reply as streamed events), ``claude_demo`` (the demo responder), this module (the server).
 """
 
 from __future__ import annotations
@@ -21,369 +24,22 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
 import select
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
-
-# --------------------------------------------------------------------------------------------------
-# What a test can script
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """Usage numbers reported for one streamed message (message_start carries input/cache, delta the output)."""
-
-    input: int = 25
-    output: int = 12
-    cache_write: int = 0
-    cache_read: int = 0
-
-
-@dataclass(frozen=True)
-class Text:
-    """A text block, streamed as ``chunks`` text_delta events with ``delay`` seconds between them."""
-
-    text: str
-    chunks: int = 1
-    delay: float = 0.0
-    pause: float = 0.0  # seconds to wait before the block starts
-
-
-@dataclass(frozen=True)
-class Thinking:
-    """A thinking block: thinking deltas then one signature delta (the agent must send both back unchanged)."""
-
-    text: str
-    signature: str = "sig-standin-0001"
-    chunks: int = 1
-    delay: float = 0.0
-    pause: float = 0.0
-
-
-@dataclass(frozen=True)
-class ToolUse:
-    """A tool_use block whose input JSON arrives as input_json_delta fragments.
-
-    The JSON text is ``raw_json`` if given, else ``json.dumps(input, ensure_ascii=ascii)``. It is cut at the
-    positions in ``cuts`` if given, else into pieces of ``chunk`` characters (``chunk=1`` cuts everywhere:
-    mid-key, mid-escape ``\\"``/``\\n``/``\\u00e9``). ``delay`` is the pause between fragments.
-    """
-
-    name: str
-    input: dict[str, Any] = field(default_factory=dict)
-    id: str | None = None  # default: a fresh "toolu_standin_N"
-    chunk: int = 0  # 0: one fragment holding the whole JSON
-    cuts: Sequence[int] = ()
-    delay: float = 0.0
-    pause: float = 0.0
-    raw_json: str | None = None
-    ascii: bool = False
-    no_delta: bool = False  # send no input_json_delta at all (how an empty input may arrive)
-
-    def json_text(self) -> str:
-        if self.raw_json is not None:
-            return self.raw_json
-        return json.dumps(self.input, ensure_ascii=self.ascii)
-
-
-Block = Text | Thinking | ToolUse
-
-End = Literal["complete", "error", "drop", "drop_dirty", "hang"]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One streamed message.
-
-    ``end`` says how the stream finishes:
-      - "complete": content_block_stop, message_delta (stop_reason), message_stop, as the real API does;
-      - "error": an ``event: error`` (``error_type``, default overloaded_error) right after the last block's
-        deltas, before its content_block_stop, as the API does when it fails mid-stream;
-      - "drop": the HTTP response ends cleanly (last chunk sent) without message_stop — the SDK does NOT raise;
-      - "drop_dirty": the socket is closed mid-body (no terminating chunk) — the SDK sees a broken read;
-      - "hang": after the blocks, nothing more is sent until the client goes away (or ``hang_s`` pass).
-    ``stop_reason`` defaults to "tool_use" when a ToolUse block is present, else "end_turn".
-    """
-
-    blocks: tuple[Block, ...]
-    stop_reason: str | None = None
-    usage: Tokens = Tokens()
-    end: End = "complete"
-    error_type: str = "overloaded_error"
-    pause_before_end: float = 0.0  # seconds after the last block before message_delta/stop (tools can start)
-    hang_s: float = 60.0
-
-    @property
-    def final_stop_reason(self) -> str:
-        if self.stop_reason is not None:
-            return self.stop_reason
-        return "tool_use" if any(isinstance(b, ToolUse) for b in self.blocks) else "end_turn"
-
-
-@dataclass(frozen=True)
-class HttpError:
-    """An HTTP error response with the API's JSON error body. ``repeat`` > 1 answers that many requests."""
-
-    status: int
-    error_type: str
-    message: str
-    headers: tuple[tuple[str, str], ...] = ()
-    repeat: int = 1
-
-
-@dataclass(frozen=True)
-class Hang:
-    """Accept the request and send nothing (no headers) until the client gives up or ``seconds`` pass."""
-
-    seconds: float = 60.0
-
-
-Response = Reply | HttpError | Hang
-
-
-# --- small builders, so tests read like the conversation they script ------------------------------
-
-
-def text_reply(text: str, chunks: int = 1, delay: float = 0.0, usage: Tokens = Tokens(), **kw: Any) -> Reply:
-    """A plain text answer (stop_reason end_turn)."""
-    return Reply((Text(text, chunks=chunks, delay=delay),), usage=usage, **kw)
-
-
-def tool_reply(*calls: ToolUse, text: str = "", thinking: Thinking | None = None, **kw: Any) -> Reply:
-    """An assistant message calling one or more tools (optionally after thinking and a line of text)."""
-    blocks: list[Block] = []
-    if thinking is not None:
-        blocks.append(thinking)
-    if text:
-        blocks.append(Text(text))
-    blocks.extend(calls)
-    return Reply(tuple(blocks), **kw)
-
-
-def http_error(status: int, error_type: str, message: str, retry_after: float | None = None, repeat: int = 1) -> HttpError:
-    headers: tuple[tuple[str, str], ...] = ()
-    if retry_after is not None:
-        headers = (("retry-after", _num(retry_after)),)
-    return HttpError(status, error_type, message, headers, repeat)
-
-
-def rate_limited(retry_after: float = 1, repeat: int = 1) -> HttpError:
-    return http_error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit.", retry_after, repeat)
-
-
-def overloaded(repeat: int = 1) -> HttpError:
-    return http_error(529, "overloaded_error", "Overloaded", repeat=repeat)
-
-
-def server_error(repeat: int = 1) -> HttpError:
-    return http_error(500, "api_error", "Internal server error", repeat=repeat)
-
-
-def unauthorized() -> HttpError:
-    return http_error(401, "authentication_error", "invalid x-api-key")
-
-
-def forbidden() -> HttpError:
-    return http_error(403, "permission_error", "Your API key does not have permission to use the specified resource.")
-
-
-def prompt_too_long() -> HttpError:
-    return http_error(400, "invalid_request_error", "prompt is too long: 212345 tokens > 200000 maximum")
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-# --------------------------------------------------------------------------------------------------
-# What the server records
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as received: its path, headers (lower-case names) and parsed JSON body."""
-
-    index: int
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    received_at: float  # time.monotonic()
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return self.body.get("messages", [])
-
-    @property
-    def api_key(self) -> str | None:
-        """The key the client sent (this SDK sends ``Authorization: Bearer``; older ones ``x-api-key``)."""
-        auth = self.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            return auth[7:]
-        return self.headers.get("x-api-key")
-
-    def tool_results(self) -> list[dict[str, Any]]:
-        """The tool_result blocks of the last user message (what the agent answered the tool calls with)."""
-        if not self.messages or self.messages[-1].get("role") != "user":
-            return []
-        content = self.messages[-1].get("content")
-        if not isinstance(content, list):
-            return []
-        return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
-
-    def last_user_text(self) -> str:
-        """All text the person (or the agent on their behalf) wrote in the last user message."""
-        return _user_text(self.messages[-1]) if self.messages else ""
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A moment in a response's life: "first_event", "message_stop", "ended", "client_gone", "dropped"."""
-
-    at: float  # time.monotonic()
-    request: int
-    label: str
-
-
-Responder = Callable[[RecordedRequest], Response]
-
-
-def result_text(block: dict[str, Any]) -> str:
-    """The text inside a tool_result block (its content may be a string or a list of blocks)."""
-    content = block.get("content", "")
-    if isinstance(content, str):
-        return content
-    return "".join(c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text")
-
-
-def _user_text(message: dict[str, Any]) -> str:
-    content = message.get("content", "")
-    if isinstance(content, str):
-        return content
-    return "\n".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-
-
-# --------------------------------------------------------------------------------------------------
-# Turning a Reply into the wire events
-# --------------------------------------------------------------------------------------------------
-
-_Step = tuple[Literal["event"], str, dict[str, Any]] | tuple[Literal["sleep"], float]
-
-
-def _split(text: str, chunks: int) -> list[str]:
-    chunks = max(1, min(chunks, len(text) or 1))
-    size, extra = divmod(len(text), chunks)
-    out, pos = [], 0
-    for i in range(chunks):
-        n = size + (1 if i < extra else 0)
-        out.append(text[pos : pos + n])
-        pos += n
-    return out
-
-
-def _cut(text: str, chunk: int, cuts: Sequence[int]) -> list[str]:
-    if cuts:
-        edges = [0, *sorted(c for c in cuts if 0 < c < len(text)), len(text)]
-        return [text[a:b] for a, b in zip(edges, edges[1:], strict=False)]
-    if chunk > 0:
-        return [text[i : i + chunk] for i in range(0, len(text), chunk)] or [""]
-    return [text]
-
-
-def _steps(reply: Reply, message_id: str, model: str, ids: Iterator[int]) -> tuple[list[_Step], list[_Step]]:
-    """The body events split in two: everything up to the end of the last block's deltas, and the close.
-
-    The split point is where "error"/"drop"/"hang" endings cut the stream (mid-block, like a real failure).
-    """
-    u = reply.usage
-    head: list[_Step] = [
-        ("event", "message_start", {
-            "type": "message_start",
-            "message": {
-                "id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": u.input, "output_tokens": 1,
-                          "cache_creation_input_tokens": u.cache_write, "cache_read_input_tokens": u.cache_read},
-            },
-        }),
-        ("event", "ping", {"type": "ping"}),
-    ]
-    tail: list[_Step] = []
-    for i, block in enumerate(reply.blocks):
-        # every block's start and deltas go in the head; the last block's stop goes to the tail
-        if block.pause:
-            head.append(("sleep", block.pause))
-        if isinstance(block, Text):
-            head.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
-                                                          "content_block": {"type": "text", "text": ""}}))
-            for j, piece in enumerate(_split(block.text, block.chunks)):
-                if j and block.delay:
-                    head.append(("sleep", block.delay))
-                head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
-                                                              "delta": {"type": "text_delta", "text": piece}}))
-        elif isinstance(block, Thinking):
-            head.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
-                                                          "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
-            for j, piece in enumerate(_split(block.text, block.chunks)):
-                if j and block.delay:
-                    head.append(("sleep", block.delay))
-                head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
-                                                              "delta": {"type": "thinking_delta", "thinking": piece}}))
-            head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
-                                                          "delta": {"type": "signature_delta", "signature": block.signature}}))
-        else:
-            tool_id = block.id or f"toolu_standin_{next(ids):04d}"
-            head.append(("event", "content_block_start", {"type": "content_block_start", "index": i,
-                                                          "content_block": {"type": "tool_use", "id": tool_id,
-                                                                            "name": block.name, "input": {}}}))
-            for j, piece in enumerate([] if block.no_delta else _cut(block.json_text(), block.chunk, block.cuts)):
-                if j and block.delay:
-                    head.append(("sleep", block.delay))
-                head.append(("event", "content_block_delta", {"type": "content_block_delta", "index": i,
-                                                              "delta": {"type": "input_json_delta", "partial_json": piece}}))
-        stop = ("event", "content_block_stop", {"type": "content_block_stop", "index": i})
-        if i < len(reply.blocks) - 1:
-            head.append(stop)
-        else:
-            tail.append(stop)
-    if reply.pause_before_end:
-        tail.append(("sleep", reply.pause_before_end))
-    tail.append(("event", "message_delta", {"type": "message_delta",
-                                            "delta": {"stop_reason": reply.final_stop_reason, "stop_sequence": None},
-                                            "usage": {"output_tokens": u.output}}))
-    tail.append(("event", "message_stop", {"type": "message_stop"}))
-    return head, tail
-
-
-def _final_message(reply: Reply, message_id: str, model: str, ids: Iterator[int]) -> dict[str, Any]:
-    """The same reply as one non-streamed Message (for ``stream: false`` requests)."""
-    content: list[dict[str, Any]] = []
-    for block in reply.blocks:
-        if isinstance(block, Text):
-            content.append({"type": "text", "text": block.text})
-        elif isinstance(block, Thinking):
-            content.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
-        else:
-            content.append({"type": "tool_use", "id": block.id or f"toolu_standin_{next(ids):04d}",
-                            "name": block.name, "input": json.loads(block.json_text() or "{}")})
-    u = reply.usage
-    return {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": reply.final_stop_reason, "stop_sequence": None,
-            "usage": {"input_tokens": u.input, "output_tokens": u.output,
-                      "cache_creation_input_tokens": u.cache_write, "cache_read_input_tokens": u.cache_read}}
-
-
-# --------------------------------------------------------------------------------------------------
-# The server
-# --------------------------------------------------------------------------------------------------
+from typing import Any
+
+from tests.support import claude_script
+from tests.support.claude_demo import demo_responder
+from tests.support.claude_script import *  # noqa: F403 (the vocabulary tests script with is imported from here)
+from tests.support.claude_script import Hang, HttpError, Mark, RecordedRequest, Reply, Responder, Response
+from tests.support.claude_wire import Step, final_message, reply_steps
+
+__all__ = ["ClaudeStandin", "demo_responder", *claude_script.__all__]
 
 
 class ClaudeStandin:
@@ -562,7 +218,7 @@ def _make_handler(server: ClaudeStandin) -> type[BaseHTTPRequestHandler]:
                     self._hang(req.index, response.seconds, release)
                     self.close_connection = True
                 elif not body.get("stream"):
-                    self._json(200, _final_message(response, server._next_message_id(), model, server._next_tool_ids()))
+                    self._json(200, final_message(response, server._next_message_id(), model, server._next_tool_ids()))
                 else:
                     self._stream(req.index, response, model, release)
             except (_ClientGone, BrokenPipeError, ConnectionResetError, OSError):
@@ -582,7 +238,7 @@ def _make_handler(server: ClaudeStandin) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _stream(self, index: int, reply: Reply, model: str, release: threading.Event) -> None:
-            head, tail = _steps(reply, server._next_message_id(), model, server._next_tool_ids())
+            head, tail = reply_steps(reply, server._next_message_id(), model, server._next_tool_ids())
             self.send_response(200)
             self.send_header("content-type", "text/event-stream; charset=utf-8")
             self.send_header("cache-control", "no-cache")
@@ -624,7 +280,7 @@ def _make_handler(server: ClaudeStandin) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             server._mark(index, "ended")
 
-        def _play(self, step: _Step, release: threading.Event) -> None:
+        def _play(self, step: Step, release: threading.Event) -> None:
             if step[0] == "sleep":
                 self._sleep(step[1], release)
             else:
@@ -660,193 +316,6 @@ def _make_handler(server: ClaudeStandin) -> type[BaseHTTPRequestHandler]:
                 return True
 
     return Handler
-
-
-# --------------------------------------------------------------------------------------------------
-# The demo responder: a canned conversation exercising every tool (for the page and hand-run demos)
-# --------------------------------------------------------------------------------------------------
-
-_CHART_CODE = """import numpy as np
-import matplotlib.pyplot as plt
-
-x = np.linspace(0, 4 * np.pi, 200)
-plt.figure(figsize=(6, 3))
-plt.plot(x, np.sin(x), label="sin(x)")
-plt.plot(x, np.cos(x), label="cos(x)")
-plt.legend()
-plt.title("Waves")
-plt.show()
-print("drew", len(x), "points")
-"""
-
-_TABLE_CODE = """import pandas as pd
-df = pd.DataFrame({"city": ["Oslo", "Lima", "Pune"], "temp_c": [4.5, 19.0, 31.2]})
-df
-"""
-
-_SCRIPT = 'import sys\nprint("hello from", sys.version.split()[0])\nprint("sum of 1..100 =", sum(range(101)))\n'
-
-# The page's first example ("Create a React counter app ..."): one self-contained page, no CDN and no npm, so the
-# key-less demo works offline. A tiny React-like pattern: state, a render function, event handlers.
-_COUNTER_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Counter</title>
-<style>
-  body { font-family: system-ui, sans-serif; display: grid; place-items: center; min-height: 90vh; margin: 0; }
-  .counter { text-align: center; }
-  .count { font-size: 4rem; margin: 0.5rem 0; }
-  button { font-size: 1.5rem; width: 3rem; margin: 0 0.5rem; cursor: pointer; }
-</style>
-</head>
-<body>
-<div id="root"></div>
-<script>
-// A counter component in the React style (state -> render), written in plain JavaScript.
-function useState(initial, render) {
-  let value = initial;
-  return [() => value, (next) => { value = next; render(); }];
-}
-
-function Counter(root) {
-  const [count, setCount] = useState(0, () => render());
-  function render() {
-    root.innerHTML = "";
-    const box = document.createElement("div");
-    box.className = "counter";
-    const title = document.createElement("h1");
-    title.textContent = "Counter";
-    const shown = document.createElement("p");
-    shown.className = "count";
-    shown.id = "count";
-    shown.textContent = String(count());
-    const minus = document.createElement("button");
-    minus.id = "decrement";
-    minus.textContent = "−";
-    minus.setAttribute("aria-label", "decrement");
-    minus.onclick = () => setCount(count() - 1);
-    const plus = document.createElement("button");
-    plus.id = "increment";
-    plus.textContent = "+";
-    plus.setAttribute("aria-label", "increment");
-    plus.onclick = () => setCount(count() + 1);
-    box.append(title, shown, minus, plus);
-    root.append(box);
-  }
-  render();
-}
-
-Counter(document.getElementById("root"));
-</script>
-</body>
-</html>
-"""
-
-
-def _plan(prompt: str) -> list[list[ToolUse]]:
-    """Which tool calls to make, step by step, for a prompt (keywords pick a small scenario)."""
-    p = prompt.lower()
-    if any(w in p for w in ("hello", "hi ", "text only", "just talk")) and "file" not in p:
-        return []
-    if "markdown" in p:
-        return []
-    if "react" in p or "counter" in p:
-        return [[ToolUse("write_file", {"path": "counter-app/index.html", "content": _COUNTER_PAGE})],
-                [ToolUse("run_command", {"command": "python3 -m http.server 8000", "cwd": "counter-app",
-                                         "background": True})]]
-    if any(w in p for w in ("chart", "plot", "graph")):
-        return [[ToolUse("execute_code", {"code": _CHART_CODE, "language": "python"}, chunk=12, delay=0.01)]]
-    if "table" in p:
-        return [[ToolUse("execute_code", {"code": _TABLE_CODE, "language": "python"}, chunk=12, delay=0.01)]]
-    if "parallel" in p or "sleep" in p:
-        return [[ToolUse("run_command", {"command": f"sleep 1 && echo done {i}"}) for i in (1, 2, 3)]]
-    if "slow" in p or "long" in p:
-        return [[ToolUse("run_command", {"command": "for i in $(seq 1 10); do echo tick $i; sleep 1; done"})]]
-    if "fail" in p or "error" in p:
-        return [[ToolUse("run_command", {"command": "echo about to fail >&2; exit 3"})]]
-    if "server" in p or "preview" in p:
-        return [[ToolUse("run_command", {"command": "mkdir -p site && echo '<h1>Hello from the sandbox</h1>' > site/index.html && "
-                                                    "(nohup python -m http.server 8000 --directory site >/tmp/http.log 2>&1 &) && sleep 0.5 && echo serving on 8000"})]]
-    if "file" in p:
-        return [[ToolUse("write_file", {"path": "notes/hello.txt", "content": "Hello, sandbox!\nLine two: é ✓\n"})],
-                [ToolUse("read_file", {"path": "notes/hello.txt"})]]
-    if "list" in p:
-        return [[ToolUse("list_files", {"path": "."})]]
-    if any(w in p for w in ("command", "shell", "bash")):
-        return [[ToolUse("run_command", {"command": "echo hi from $(whoami); uname -s; ls -la"})]]
-    # default: a tour of every tool
-    return [
-        [ToolUse("execute_code", {"code": _CHART_CODE, "language": "python"}, chunk=12, delay=0.01)],
-        [ToolUse("write_file", {"path": "hello.py", "content": _SCRIPT})],
-        [ToolUse("run_command", {"command": "python hello.py"}), ToolUse("read_file", {"path": "hello.py"})],
-        [ToolUse("list_files", {"path": "."})],
-    ]
-
-
-_STEP_LINES = {
-    "execute_code": "Let me run some Python for that.",
-    "write_file": "I'll write the file first.",
-    "read_file": "Now let me read it back.",
-    "run_command": "Running it in the shell.",
-    "list_files": "Let me look at the workspace.",
-}
-
-_MARKDOWN = """Here is some **markdown**:
-
-| language | typing |
-|---|---|
-| Python | dynamic |
-| Rust | static |
-
-```python
-def greet(name: str) -> str:
-    return f"Hello, {name}!"
-```
-"""
-
-
-def demo_responder(req: RecordedRequest) -> Response:
-    """A canned agent: picks a scenario from the person's last message, calls tools step by step, then sums up.
-
-    The step is the number of assistant messages since the person's last text message, so the conversation
-    works with any agent that sends back the transcript (as the Messages API requires).
-    """
-    messages = req.messages
-    start = max((i for i, m in enumerate(messages) if m.get("role") == "user" and _user_text(m).strip()), default=0)
-    prompt = _user_text(messages[start]) if messages else ""
-    step = sum(1 for m in messages[start:] if m.get("role") == "assistant")
-    plan = _plan(prompt)
-    thinking = req.body.get("thinking") not in (None, {"type": "disabled"})
-    usage = Tokens(input=180 + 40 * len(messages), output=60, cache_write=1200 if step == 0 else 0,
-                   cache_read=0 if step == 0 else 1200)
-    blocks: list[Block] = []
-    if thinking:
-        blocks.append(Thinking(f"The user asked: {prompt[:60]!r}. Step {step + 1} of {len(plan) + 1}.",
-                               signature=f"sig-demo-{step}", chunks=4, delay=0.02))
-    if step < len(plan):
-        calls = plan[step]
-        blocks.append(Text(_STEP_LINES.get(calls[0].name, "Working on it."), chunks=3, delay=0.02))
-        blocks.extend(calls)
-        return Reply(tuple(blocks), usage=usage)
-    if "markdown" in prompt.lower():
-        summary = _MARKDOWN
-    elif plan and plan[0][0].input.get("path") == "counter-app/index.html":
-        summary = ("The counter app is running: `counter-app/index.html` is served by `python3 -m http.server "
-                   "8000`. Open it in the **Preview** (port 8000) and click + and − to change the count.")
-    elif not plan:
-        summary = f"Hello! I'm the stand-in for Claude. You said: {prompt[:200]}"
-    else:
-        seen = [result_text(b) for m in messages if m.get("role") == "user" for b in (m.get("content") or [])
-                if isinstance(b, dict) and b.get("type") == "tool_result"]
-        # what the tool printed, without the agent's note to the model about what the person was shown
-        last = re.sub(r"(?m)^\[displayed to the user[^\]\n]*\]\n?", "", seen[-1]).strip() if seen else ""
-        summary = f"Done — I used {sum(len(s) for s in plan)} tool call(s)."
-        if last:
-            summary += f" The last result began with:\n\n```\n{last[:300]}\n```"
-    words = summary.split(" ")
-    blocks.append(Text(summary, chunks=max(1, len(words) // 2), delay=0.02))
-    return Reply(tuple(blocks), usage=usage)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
