@@ -72,3 +72,14 @@ def test_the_checks_see_imports():
     assert "e2b_code_interpreter" in _imports(ROOT / "agent" / "sandbox" / "provider.py")
     assert "gradio" in _imports(ROOT / "webui" / "render" / "blocks.py")
     assert "agent.localbox.capabilities" in _imports(ROOT / "agent" / "localbox" / "jail.py"), "relative imports"
+
+
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_of_the_app_or_its_tools_is_over_450_lines():
+    """One job per module: the app, the sandbox server, the page, the shared test support, scripts and benchmarks."""
+    files = _files("agent", "webui", "tests/support", "scripts", "bench") + [ROOT / "app.py"]
+    long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text(encoding="utf-8").splitlines()))
+            > MAX_MODULE_LINES}
+    assert files and long == {}, f"over {MAX_MODULE_LINES} lines: {long}"
