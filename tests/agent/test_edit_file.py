@@ -142,3 +142,12 @@ def test_a_file_too_large_to_edit_is_refused_before_it_is_fetched():
     ctx = ToolContext(sandbox=sandbox, output=lambda s, t: None, timeout_s=5, max_output_chars=5000)
     result = run(edit_file.run({"path": "huge.log", "old_text": "a", "new_text": "b"}, ctx))
     assert result.is_error and "too large" in result.output and "nothing was changed" in result.output, result
+
+
+def test_claude_is_told_to_prefer_it_over_rewriting_a_whole_file():
+    from agent.prompts import system_prompt
+    from agent.tools.files import write_file
+
+    for kind in ("local", "e2b"):
+        assert "prefer edit_file" in system_prompt(kind), kind
+    assert "to change part of an existing file use edit_file" in write_file.description, write_file.description
