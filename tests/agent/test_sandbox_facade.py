@@ -4,6 +4,9 @@ sandbox "gone"."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from e2b.exceptions import (
     FileNotFoundException,
@@ -70,3 +73,36 @@ def test_the_facade_against_the_local_server(provider):
     assert info.kind == "file" and info.size == 7
     assert (code, text) == (3, "hi\n")
     assert alive and not alive_after_kill
+
+
+def test_interrupting_the_kernel_stops_the_running_cell_and_keeps_its_variables(provider):
+    """What Stop does on E2B's cloud (``interrupt_kernel``: SIGINT to the Jupyter kernel), tried on a real kernel."""
+
+    async def scenario():
+        box = await provider.create({"session": "interrupt-test"})
+        out: list[str] = []
+
+        async def cell(code: str, timeout_s: float = 60):
+            return await box.run_code(code, language=None, on_stdout=out.append, on_stderr=out.append,
+                                      timeout_s=timeout_s)
+
+        try:
+            await cell("kept = 42")
+            running = asyncio.ensure_future(cell("import time\nprint('sleeping', flush=True)\ntime.sleep(60)", 90))
+            deadline = time.monotonic() + 30
+            while "sleeping\n" not in out and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            asked = time.monotonic()
+            await box.interrupt_kernel()
+            stopped = await asyncio.wait_for(running, 20)
+            took = time.monotonic() - asked
+            after = await cell("print(kept)")
+        finally:
+            await box.kill()
+        return stopped, took, after, out
+
+    stopped, took, after, out = run(scenario())
+    assert "sleeping\n" in out, out
+    assert stopped.error is not None and stopped.error.name == "KeyboardInterrupt", stopped
+    assert took < 10, f"the cell ran on for {took:.1f} s after the interrupt"
+    assert after.error is None and out[-1] == "42\n", out
