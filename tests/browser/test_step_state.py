@@ -11,14 +11,20 @@ import pytest
 from tests.browser.page_helpers import SHOTS, bot_text, send, wait_idle, wait_until
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
 
+STUBBORN = "trap '' TERM INT HUP; sleep 60 & wait; sleep 60"
+
 
 @pytest.mark.browser
 def test_stopped_failed_and_finished_steps_keep_their_state_through_two_more_turns(browser, app, claude):
-    """On a phone-sized page in dark mode: one turn with a finished, a failed and a stopped step; two more turns."""
+    """On a phone-sized page in dark mode: one turn with a finished, a failed and a stopped step; two more turns.
+
+    The long command ignores polite stop signals, so the turn's own last frame comes late and Gradio's cancel may
+    win the race: the page's Stop marking and the next turn's check must keep the step stopped. (A plain
+    ``sleep`` dies so fast that the turn's last frame would show it stopped without either.)"""
     claude.push(
         tool_reply(ToolUse("run_command", {"command": "echo fine"})),
         tool_reply(ToolUse("run_command", {"command": "ls /no-such-folder"})),
-        tool_reply(ToolUse("run_command", {"command": "sleep 60"})),
+        tool_reply(ToolUse("run_command", {"command": STUBBORN})),
     )
     context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
     page = context.new_page()
