@@ -97,6 +97,7 @@ def test_a_reload_keeps_the_conversation_and_the_sandbox(browser, reloading, cla
         page.get_by_test_id("textbox").wait_for(timeout=30_000)
         wait_until(lambda: "Saved your notes." in bot_text(page), 20, "the conversation to show again after reload")
         assert "Save my notes" in page.locator(".user").first.inner_text()
+        assert FILES_GONE_NOTE.split(":")[0] not in bot_text(page), "the page says the files are gone; they are not"
         page.screenshot(path=str(SHOTS / "reload-kept.png"))
         assert only_conversation(app) is session, "the reload got another conversation"
         assert session.agent.sandbox_status().sandbox_id == sandbox_id
