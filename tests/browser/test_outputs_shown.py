@@ -92,12 +92,17 @@ def test_table_follows_dark_mode(browser, app, claude):
         _ask(page, claude, ToolUse("execute_code", {"code": TABLE_CODE}), "Here is the table.")
         region = page.locator(".bot .agent-table").first
         region.wait_for(timeout=10_000)
-        colours = region.evaluate(
-            "(el) => { const cell = el.querySelector('tbody td'); const bg = (e) => { for (; e; e = e.parentElement)"
+        # a header cell and a cell of an odd and an even row: each is light text on a dark background
+        cells = region.evaluate(
+            "(el) => { const bg = (e) => { for (; e; e = e.parentElement)"
             " { const c = getComputedStyle(e).backgroundColor; if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent')"
-            " return c; } return 'none'; }; return {text: getComputedStyle(cell).color, bg: bg(cell)}; }")
-        text_level, bg_level = _level(colours["text"]), _level(colours["bg"])
-        assert text_level > 150 and bg_level < 100, f"the table is not dark with light text: {colours}"
+            " return c; } return 'none'; };"
+            " return [el.querySelector('thead th'), ...el.querySelectorAll('tbody tr:nth-child(-n+2) td')]"
+            ".map((cell) => ({text: getComputedStyle(cell).color, bg: bg(cell)})); }")
+        assert len(cells) > 2
+        for colours in cells:
+            text_level, bg_level = _level(colours["text"]), _level(colours["bg"])
+            assert text_level > 150 and bg_level < 100, f"the table is not dark with light text: {cells}"
         region.scroll_into_view_if_needed()
         _shot(page, "table-dark-phone")
     finally:
