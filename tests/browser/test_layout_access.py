@@ -62,6 +62,27 @@ def test_phone_opens_at_the_top_with_title_status_and_input_reachable(browser, a
         page.context.close()
 
 
+def test_on_a_phone_a_long_step_title_keeps_its_duration_on_one_line(browser, app, claude):
+    page = _open(browser, app, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                 color_scheme="dark")
+    try:
+        command = "echo a fairly long command line && echo that wraps on a phone"
+        claude.push(tool_reply(ToolUse("run_command", {"command": command})), text_reply("Done."))
+        send(page, "run it")
+        wait_until(lambda: "Done." in bot_text(page), 60, "the answer")
+        wait_idle(page)
+        title = page.locator(".bot .thought-group > .title").filter(has_text="fairly long").first
+        wait_until(lambda: title.locator(".duration").count() == 1 and " s" in title.locator(".duration").inner_text(),
+                   10, "the step's duration")
+        lines = title.locator(".duration").evaluate(
+            "(el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)")
+        assert lines < 1.5, f"the duration {title.locator('.duration').inner_text()!r} wraps over {lines:.1f} lines"
+        title.scroll_into_view_if_needed()
+        _shot(page, "phone-step-title-dark")
+    finally:
+        page.context.close()
+
+
 def test_message_box_keeps_its_hint_and_name_and_gets_the_focus_back(page, claude):
     box = page.get_by_test_id("textbox")
     assert page.evaluate("document.activeElement && document.activeElement.dataset.testid") == "textbox", \
