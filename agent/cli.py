@@ -123,6 +123,8 @@ class PlainPrinter:
         elif isinstance(ev, SandboxStatus):
             if ev.state == "restarted":
                 self._line(self._dim(f"[sandbox restarted: {ev.message}]"))
+            elif ev.state == "waiting":  # a provider with a waiting line: the place in line, as it changes
+                self._line(self._dim(f"[{ev.message}]"))
         elif isinstance(ev, Error) and ev.retrying:
             if not self.at_line_start:
                 self._write("\n")

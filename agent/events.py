@@ -214,10 +214,11 @@ class UsageUpdate(_Event):
 
 @dataclass(frozen=True)
 class SandboxStatus(_Event):
-    """The session's sandbox changed state: starting, ready, restarted (earlier state lost), closed, failed."""
+    """The session's sandbox changed state: waiting (for a free one; ``message`` says the place in line),
+    starting, ready, restarted (earlier state lost), closed, failed."""
 
     type: ClassVar[str] = "sandbox"
-    state: Literal["starting", "ready", "restarted", "closed", "failed"]
+    state: Literal["waiting", "starting", "ready", "restarted", "closed", "failed"]
     provider: Literal["local", "e2b"]
     sandbox_id: str = ""
     expires_at: float | None = None  # unix time

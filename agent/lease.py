@@ -64,6 +64,26 @@ class SandboxLease:
 
     # ------------------------------------------------------------------ getting the sandbox
 
+    async def wait_for_room(self) -> None:
+        """Before a turn: wait until the provider has room for this conversation's sandbox.
+
+        A provider may admit sandboxes through a waiting line (the page's, ``webui/waiting.py``: an optional
+        ``wait_for_room(report)``); meanwhile the place in line is reported as the status "waiting", with the plain
+        words in its message. SandboxUnavailable (plain words) when the provider gives up. Nothing to wait for
+        with a sandbox here or on its way, or a provider without a line (the CLI's).
+        """
+        waiter = getattr(self.provider, "wait_for_room", None)
+        if waiter is None or self.closed or self.sandbox is not None:
+            return
+        if self._creating is not None and not self._creating.done():
+            return
+        before = self.status
+        try:
+            await waiter(lambda message: self._set_status("waiting", message))
+        finally:
+            if self.status is not None and self.status.state == "waiting":
+                self.status = before  # no longer waiting: starting (next), or as it was (gave up, stopped)
+
     def ensure_started(self) -> None:
         """Start creating the sandbox now if there is none (returns at once)."""
         if self.closed:

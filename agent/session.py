@@ -93,9 +93,15 @@ class AgentSession(TurnHost):
     async def _drive(self, text: str, files: list[Path], emit: Emit) -> None:
         self._emit = emit
         self._sandbox_error_reported = False
-        self.guard.turn_started()
         loop: AgentLoop | None = None
         try:
+            try:  # a busy page's waiting line: the message starts once a sandbox is free (status "waiting")
+                await self._lease.wait_for_room()
+            except SandboxUnavailable as exc:
+                emit(Error(kind=ErrorKind.SANDBOX, message=str(exc), final=True))
+                emit(Done(stop_reason=StopReason.ERROR, message=str(exc)))
+                return
+            self.guard.turn_started()
             self._lease.ensure_started()  # sandbox creation overlaps the first model request
             content = text
             if files:

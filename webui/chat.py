@@ -175,7 +175,8 @@ class ChatController:
         # Earlier turns are over: a step still pending in the history lost its last frame to a Stop or a closed
         # connection. It is marked stopped in place (the page shows these very dicts), so it never runs again.
         mark_pending_stopped(history)
-        full = self.registry.admit(session)  # over a sandbox cap: say so before anything reaches the model
+        # over a sandbox cap: say so before anything reaches the model (all taken: the turn waits in line)
+        full = self.registry.admit(session, may_wait=True)
         if full is not None:
             self._started.pop(key, None)
             if self.visitors is not None:

@@ -1,6 +1,6 @@
 """``GET /status``: how busy the app is, as JSON, for the operator (and uptime checks).
 
-Counts only — live sessions, live sandboxes, turns running — nothing that identifies a visitor, a session or a
+Counts only — live sessions, live sandboxes, turns running, conversations waiting for a sandbox — nothing that identifies a visitor, a session or a
 sandbox, so it is served without a login. Pure ASGI middleware next to the security headers (webui/headers.py),
 so it answers before Gradio's routes and streams nothing else.
 """
@@ -34,7 +34,9 @@ def snapshot(registry: Any, started: float) -> dict[str, Any]:
             sandboxes += 1
         if getattr(agent, "turn_running", False):
             running += 1
-    return {"sessions": sessions, "sandboxes": sandboxes, "turns_running": running,
+    slots = getattr(registry, "slots", None)
+    waiting = slots.waiting() if callable(getattr(slots, "waiting", None)) else 0  # the line (webui/waiting.py)
+    return {"sessions": sessions, "sandboxes": sandboxes, "turns_running": running, "waiting": waiting,
             "uptime_s": round(time.monotonic() - started)}
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import Settings
-from webui.admission import GatedProvider, LocalSlots, Refusal, SessionPolicy, SlotStore
+from webui.admission import GatedProvider, LocalSlots, Refusal, RefusalKind, SessionPolicy, SlotStore
 from webui.artifacts import ArtifactStore
 from webui.liveness import Heartbeats
 from webui.resume import Ticket, secret_matches
@@ -157,7 +157,7 @@ class SessionRegistry:
         return session
 
     def _new(self, cid: str, client: str, secret_hash: str | None) -> BrowserSession:
-        gated = GatedProvider(self.provider, self.slots, cid, client, self.policy.caps)
+        gated = GatedProvider(self.provider, self.slots, cid, client, self.policy.caps, self.policy.line)
         agent = self._factory(self.settings, gated, f"browser-{cid[:12]}")
         return BrowserSession(cid, agent, ArtifactStore(self._artifact_root), self.settings, client=client,
                               secret_hash=secret_hash)
@@ -166,9 +166,19 @@ class SessionRegistry:
         """Whether page load ``key`` has a browser behind it (an open heartbeat stream)."""
         return self.heartbeats.is_live(key)
 
-    def admit(self, session: BrowserSession) -> Refusal | None:
-        """Take the conversation's sandbox slot (before its sandbox exists); a Refusal over a cap."""
-        return self.slots.acquire(session.key, session.client, self.policy.caps)
+    def admit(self, session: BrowserSession, may_wait: bool = False) -> Refusal | None:
+        """Take the conversation's sandbox slot (before its sandbox exists); a Refusal over a cap.
+
+        ``may_wait``: a conversation about to start a turn may instead wait in line for a slot when every one is
+        taken and the line has room (None then; the turn waits, ``webui/waiting.py``)."""
+        refusal = self.slots.acquire(session.key, session.client, self.policy.caps)
+        line = self.policy.line
+        if refusal is None or not may_wait or refusal.kind is not RefusalKind.ALL_FULL or line.max_waiting <= 0:
+            return refusal
+        waiting = self.slots.waiting()
+        if waiting >= line.max_waiting:
+            return Refusal(RefusalKind.LINE_FULL, refusal.held, refusal.cap, waiting)
+        return None
 
     # ----- a page load's conversation: given back on reload, or new -----------------------------------------
     def resume(self, key: str, ticket: Ticket) -> tuple[BrowserSession | None, bool]:

@@ -12,6 +12,7 @@ from typing import Any
 from agent.events import SandboxStatus, Usage
 
 _STATE_WORDS = {
+    "waiting": "waiting for a free sandbox (the demo is busy)",
     "starting": "starting…",
     "ready": "ready",
     "restarted": "ready (fresh)",

@@ -109,7 +109,8 @@ def test_status_counts_sessions_sandboxes_and_turns_and_nothing_else():
 
     sessions = {"key-a": SimpleNamespace(agent=agent("ready", True)),
                 "key-b": SimpleNamespace(agent=agent("closed", False))}
-    registry = type("R", (), {"__iter__": lambda self: iter(list(sessions)), "get": lambda self, k: sessions.get(k)})()
+    registry = type("R", (), {"__iter__": lambda self: iter(list(sessions)), "get": lambda self, k: sessions.get(k),
+                              "slots": SimpleNamespace(waiting=lambda: 4)})()
 
     async def fallback(scope, receive, send):
         await send({"type": "http.response.start", "status": 404, "headers": []})
@@ -123,8 +124,8 @@ def test_status_counts_sessions_sandboxes_and_turns_and_nothing_else():
     answer = asyncio.run(fetch("/status"))
     body = answer.json()
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
-    assert {k: body[k] for k in ("sessions", "sandboxes", "turns_running")} == {"sessions": 2, "sandboxes": 1,
-                                                                                "turns_running": 1}
+    assert {k: body[k] for k in ("sessions", "sandboxes", "turns_running", "waiting")} == {
+        "sessions": 2, "sandboxes": 1, "turns_running": 1, "waiting": 4}
     assert "key-a" not in answer.text and "secret-id" not in answer.text
     assert asyncio.run(fetch("/other")).text == "gradio"
 

@@ -245,18 +245,67 @@ def test_one_address_holds_at_most_its_cap_of_sandboxes(capped, claude):
         asyncio.run_coroutine_threadsafe(app.registry.close(key), app.registry.loop).result(30)
 
 
-def test_everyone_together_holds_at_most_the_total_cap(behind_proxy, claude):
+class WaitingChat:
+    """A script's chat message sent in the background; ``lines`` collects its event stream as it arrives."""
+
+    def __init__(self, url: str, demo: Any, text: str, forwarded_for: str) -> None:
+        self.key = new_hash()
+        self.lines: list[str] = []
+        self.result: str | None = None
+        self._args = (url, demo, text, forwarded_for)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        url, demo, text, forwarded_for = self._args
+        data = [{"text": text, "files": []}, [], "", ""]
+        with httpx.Client(base_url=url, timeout=120, headers={"X-Forwarded-For": forwarded_for}) as client:
+            client.post("gradio_api/queue/join",
+                        json={"data": data, "fn_index": fn_index(demo, "chat"), "session_hash": self.key})
+            with client.stream("GET", "gradio_api/queue/data", params={"session_hash": self.key}) as stream:
+                for line in stream.iter_lines():
+                    self.lines.append(line)
+                    if "process_completed" in line:
+                        self.result = line
+                        return
+
+    def saw(self, words: str) -> bool:
+        return any(words in line for line in list(self.lines))
+
+    def join(self, timeout: float) -> str:
+        self._thread.join(timeout)
+        assert self.result is not None, "the chat did not finish"
+        return self.result
+
+
+def test_over_the_total_cap_a_chat_waits_in_line_and_starts_when_a_sandbox_is_free(behind_proxy, claude):
     app = behind_proxy
+    first, second = new_hash(), new_hash()
     claude.push(text_reply("first visitor"), text_reply("second visitor"))
-    assert "first visitor" in chat(app.url, app.demo, "hi", new_hash(), {"X-Forwarded-For": "198.51.100.1, 10.0.0.1"})
-    assert "second visitor" in chat(app.url, app.demo, "hi", new_hash(), {"X-Forwarded-For": "198.51.100.2"})
-    third = chat(app.url, app.demo, "hi", new_hash(), {"X-Forwarded-For": "198.51.100.3"})
-    assert "The demo is busy" in third and "all 2 sandboxes are in use" in third, third
-    assert "rate" not in third.lower()
+    assert "first visitor" in chat(app.url, app.demo, "hi", first, {"X-Forwarded-For": "198.51.100.1, 10.0.0.1"})
+    assert "second visitor" in chat(app.url, app.demo, "hi", second, {"X-Forwarded-For": "198.51.100.2"})
+    third = WaitingChat(app.url, app.demo, "hi", "198.51.100.3")
+    wait_until(lambda: third.saw("The demo is busy: you are next. Your message will start as soon as a sandbox "
+                                 "is free."), 20, "the third visitor's place in line")
+    fourth = WaitingChat(app.url, app.demo, "hi", "198.51.100.4")
+    wait_until(lambda: fourth.saw("The demo is busy: 1 person ahead of you."), 20, "the fourth visitor's place")
+    assert app.registry.slots.waiting() == 2 and len(claude.requests) == 2, "a waiting message reached the model"
+    assert not any("rate" in line.lower() or "Traceback" in line for line in third.lines)
+    # The per-visitor cap is still an immediate refusal.
     again = chat(app.url, app.demo, "hi", new_hash(), {"X-Forwarded-For": "198.51.100.1"})
     assert "You already have 1 chat open" in again, again
-    assert len(claude.requests) == 2
-    assert app.registry.slots.held("198.51.100.1") == 1 and app.registry.slots.held() == 2
+    # Stop leaves the line.
+    direct_call(app.url, app.demo, "stop", [[]], fourth.key)
+    assert "Stopped" in fourth.join(30)
+    wait_until(lambda: app.registry.slots.waiting() == 1, 10, "the stopped chat to leave the line")
+    # The first visitor leaves: the one waiting gets the sandbox and its message runs.
+    claude.push(text_reply("third visitor, after waiting"))
+    asyncio.run_coroutine_threadsafe(app.registry.close(first), app.registry.loop).result(30)
+    assert "third visitor, after waiting" in third.join(60)
+    assert app.registry.slots.waiting() == 0 and app.registry.slots.held() == 2
+    assert app.registry.slots.held("198.51.100.3") == 1 and len(claude.requests) == 3
+    for key in (second, third.key):
+        asyncio.run_coroutine_threadsafe(app.registry.close(key), app.registry.loop).result(30)
 
 
 # ----- conversation tickets -------------------------------------------------------------------------------------

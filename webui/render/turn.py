@@ -62,6 +62,7 @@ class TurnRenderer:
         self._blocks: list[Block] = []
         self._tools: dict[str, ToolBlock] = {}
         self._thinking: ThinkingBlock | None = None
+        self._waiting: NoteBlock | None = None  # the place in line while the turn waits for a sandbox
         self.finished = False
         self.stop_reason: StopReason | None = None
         self.changed = False  # set by feed(), cleared by messages(): lets the caller skip needless yields
@@ -204,6 +205,13 @@ class TurnRenderer:
             self._blocks.append(ArtifactBlock(content))
 
     def _sandbox_note(self, event: SandboxStatus) -> None:
+        if self._waiting is not None:  # the place in line changed, or the wait is over
+            self._blocks = [b for b in self._blocks if b is not self._waiting]
+            self._waiting = None
+        if event.state == "waiting":
+            self._waiting = NoteBlock(f"⏳ {event.message}", transient=True)
+            self._blocks.append(self._waiting)
+            return
         if event.state == "failed":
             detail = f": {event.message}" if event.message else "."
             note = NoteBlock(f"⚠️ The sandbox could not be started{detail}")
