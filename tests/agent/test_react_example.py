@@ -79,6 +79,8 @@ def scripted_claude(req: RecordedRequest):
 
 
 def test_react_counter_app_installs_from_npm_serves_and_counts_in_the_preview(claude, provider) -> None:
+    assert (provider.kind, provider.settings.local_internet) == ("local", "registries"), \
+        "this test is about the embedded default: unset AGENT_LOCAL_INTERNET for it"
     claude.respond_with(scripted_claude)
 
     async def scenario():
