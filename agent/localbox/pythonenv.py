@@ -70,6 +70,10 @@ class SandboxPython:
         try:  # ask the base interpreter itself: its prefix and site directories are its build's business
             answer = subprocess.run([str(base), "-I", "-c", _ASK_BASE], capture_output=True, text=True, timeout=30)
             facts = json.loads(answer.stdout)
+        except PermissionError:  # e.g. a pyenv build in root's home, for a server run by another user
+            raise JailUnavailable(f"the sandbox Python environment {venv} was made from {base}, which this user may "
+                                  f"not run; make it from a Python every user can run (`bash scripts/setup.sh` "
+                                  f"uses /usr/bin/python3)") from None
         except (OSError, ValueError, subprocess.TimeoutExpired):
             raise JailUnavailable(f"the sandbox Python environment {venv} was made from {base}, which does not "
                                   f"run any more; run `bash scripts/setup.sh` again") from None

@@ -104,3 +104,18 @@ def test_options_travel_by_pipe_so_host_paths_stay_out_of_the_jails_ps(tmp_path)
     assert not any(str(tmp_path) in arg for arg in bwrap_argv), bwrap_argv
     blob = plan.options_blob(guest_fd=7).split(b"\0")[:-1]
     assert [b.decode() for b in blob] == plan.bwrap_args(guest_fd=7)[1:-7]
+
+
+def test_a_base_python_outside_usr_is_mounted_whole_at_its_own_path(tmp_path) -> None:
+    """A pyenv or /opt build finds its own libpython (RUNPATH) and standard library inside the jail: its whole
+    prefix is mounted read-only at the same path, not just its bin/ (Debian's libpython would then be loaded, and
+    `import ssl` fails with an undefined symbol)."""
+    prefix = Path("/opt/pythons/3.11.7")
+    python = SandboxPython(venv=tmp_path / "venv", base_prefix=prefix, version="3.11",
+                           executable=prefix / "bin" / "python3.11")
+    args = pythonenv.python_binds(tmp_path, python)
+    assert ("/opt/pythons/3.11.7", "/opt/pythons/3.11.7") in _pairs(args, "--ro-bind")
+    made = [args[i + 1] for i, a in enumerate(args) if a == "--dir"]
+    assert made[:2] == ["/opt", "/opt/pythons"]  # its parents, world-traversable so the sandbox user reaches it
+    assert args.index("/opt/pythons") < args.index("/opt/pythons/3.11.7")
+    assert not python.inside_usr

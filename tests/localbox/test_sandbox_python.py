@@ -9,6 +9,9 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
+
+from agent.localbox.capabilities import JailUnavailable
 from agent.localbox.pythonenv import SandboxPython, write_layout
 from tests.localbox.helpers import SANDBOX_HOME
 
@@ -106,3 +109,15 @@ def test_console_scripts_are_the_environments_own_when_it_is_reached_through_a_s
     copied = sorted(p.name for p in (root / "venv-bin").iterdir())
     assert copied == ["pip", "python", "python3", "python3.11", "sudo"]
     assert (root / "venv-bin" / "pip").read_text() == "#!/opt/venv/bin/python\nimport pip\n"
+
+
+def test_an_environment_made_from_a_python_this_user_may_not_run_says_so(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "lib" / "python3.11").mkdir(parents=True)
+    private = tmp_path / "private-bin"
+    private.mkdir()
+    (private / "python3.11").write_text("#!/bin/sh\nexit 0\n")
+    (private / "python3.11").chmod(0o600)  # not executable: what another user's pyenv build in /root is to us
+    (venv / "pyvenv.cfg").write_text(f"home = {private}\nversion = 3.11.7\n")
+    with pytest.raises(JailUnavailable, match="which this user may not run"):
+        SandboxPython.locate(venv)
