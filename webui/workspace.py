@@ -18,6 +18,7 @@ import gradio as gr
 
 from agent.config import is_loopback_host
 from agent.downloads import DownloadCaps
+from agent.sandbox import SandboxUnavailable
 from webui.admission import client_address
 from webui.downloads import DownloadDesk
 from webui.limits import human_size
@@ -95,6 +96,8 @@ class WorkspaceActions:
                 if path.stat().st_size > self.max_upload_bytes:
                     return f"⚠️ {inline_code(path.name)} is larger than {human_size(self.max_upload_bytes)}, the limit here."
                 done.append(await session.agent.upload(path.name, path.read_bytes()))
+            except SandboxUnavailable as exc:  # e.g. over a sandbox cap: its words say why and what to do
+                return f"⚠️ {exc}"
             except Exception:
                 log.warning("upload failed", exc_info=True)
                 return f"⚠️ Could not upload {inline_code(path.name)} into the sandbox. Please try again."

@@ -104,7 +104,9 @@ def test_html_output_cannot_load_remote_resources(page, claude, remote):
     code = (
         "from IPython.display import HTML, display\n"
         f"display(HTML('<p>frame-visible</p><img src=\"{remote.url}/pixel.gif?frame\">"
-        f"<link rel=\"stylesheet\" href=\"{remote.url}/style.css?frame\">'))\n"
+        f"<link rel=\"stylesheet\" href=\"{remote.url}/style.css?frame\">"
+        f"<iframe src=\"{remote.url}/page.html?nested-frame\"></iframe>"
+        f"<meta http-equiv=\"refresh\" content=\"0;url={remote.url}/refresh?frame\">'))\n"
     )
     claude.push(tool_reply(ToolUse("execute_code", {"code": code})), text_reply("Shown the output."))
     send(page, "Show some HTML")

@@ -135,6 +135,22 @@ def test_a_message_over_the_cap_is_refused_before_the_model(capped_app, claude):
     assert claude.requests == [], "the over-long message reached the model"
 
 
+def test_the_early_start_listener_cannot_get_around_the_message_cap_or_the_model_list(capped_app, claude):
+    """The Enter key's fast listener (``start_early``) is an API endpoint too: a script calling it directly with a
+    message over the cap, or a model not offered, starts nothing."""
+    from tests.webui.test_session_limits import direct_call
+
+    claude.push(text_reply("should not be sent"), text_reply("should not be sent either"))
+    too_long = [{"text": "x" * 1500, "files": []}, [], "claude-sonnet-5-5", ""]
+    unlisted = [{"text": "hi", "files": []}, [], "claude-some-unlisted-model", ""]
+    for data, key in ((too_long, "earlylong01"), (unlisted, "earlymodel1")):
+        direct_call(capped_app.url, capped_app.demo, "start_early", data, key)
+        session = capped_app.registry.get(key)
+        assert session is None or session.agent.turn is None, "the early start began a turn"
+    time.sleep(0.5)
+    assert claude.requests == [], "the early start sent a refused message to the model"
+
+
 def test_the_operators_key_runs_only_listed_models(capped_app, claude):
     claude.push(text_reply("listed model ok"))
     assert "listed model ok" in chat(capped_app.url, "hi", "claude-haiku-4-5")

@@ -57,8 +57,11 @@ def test_a_second_download_while_one_runs_gets_a_plain_message(tmp_path):
         session.agent.gate = asyncio.Event()
         first = asyncio.create_task(desk.file(session, "/home/user/a.bin"))
         await asyncio.sleep(0.05)
-        second = await desk.file(session, "/home/user/b.bin")
-        zipped = await desk.zip(session)
+        try:  # without the one-at-a-time rule these wait for the first to finish: fail instead of hanging
+            second = await asyncio.wait_for(desk.file(session, "/home/user/b.bin"), 2)
+            zipped = await asyncio.wait_for(desk.zip(session), 2)
+        finally:
+            session.agent.gate.set()
         session.agent.gate.set()
         return await first, second, zipped
 

@@ -180,11 +180,18 @@ def test_a_session_without_a_browser_is_closed_after_its_last_use(short_lived, c
     assert session is not None
     sandbox_id = session.agent.sandbox_status().sandbox_id
     assert sandbox_id in live_sandbox_ids(app.provider)
+    download = session.artifacts.write_download("kept.txt", b"hello")  # a download copy in Gradio's cache
+    assert key in app.demo.state_holder.session_data and key in app.demo.controller._handled
     took = wait_until(lambda: app.registry.get(key) is None and len(app.registry) == 0, 20,
                       "the script's session to be closed")
     assert took < 10, f"closed {took:.1f} s after its last use (timeout 3 s)"
     wait_until(lambda: sandbox_id not in live_sandbox_ids(app.provider), 10, "the script's sandbox to be killed")
     wait_until(lambda: app.registry.slots.held() == 0, 10, "the closed session's sandbox slot to be free")
+    # Nothing of it stays in memory or on disk: Gradio's own per-session values (its copy of the chat), what the
+    # chat handler kept for the page load, the session's files.
+    assert key not in app.demo.state_holder.session_data, "Gradio still keeps the closed session's values"
+    assert key not in app.demo.controller._handled and key not in app.demo.controller._started
+    assert not download.exists() and not session.artifacts.folder.exists(), "the session's files were kept"
 
 
 def test_a_session_with_a_live_browser_is_kept_and_closes_with_it(short_lived, claude):
@@ -220,6 +227,22 @@ def test_a_script_cannot_prewarm_a_sandbox(short_lived):
 
 
 # ----- caps ----------------------------------------------------------------------------------------------------
+
+
+def test_session_settings_from_the_environment():
+    policy = SessionPolicy.from_env({})
+    assert policy.trust_proxy is False, "X-Forwarded-For must not be trusted unless the operator says so"
+    assert policy.caps == Caps(per_client=3, total=20) and policy.no_browser_timeout_s == 120
+    assert SessionPolicy.from_env({"AGENT_TRUST_PROXY": "1"}).trust_proxy
+    assert SessionPolicy.from_env({}, spaces=True).trust_proxy, "on Spaces the first hop is the visitor"
+    tuned = SessionPolicy.from_env({"AGENT_MAX_SANDBOXES_PER_CLIENT": "1", "AGENT_MAX_SANDBOXES": "4",
+                                    "AGENT_NO_BROWSER_TIMEOUT": "30", "AGENT_RECONNECT_GRACE": "0"}, kind="local")
+    assert tuned.caps == Caps(per_client=1, total=4) and tuned.no_browser_timeout_s == 30
+    assert tuned.reconnect_grace_s == 0
+    for bad in ({"AGENT_TRUST_PROXY": "maybe"}, {"AGENT_MAX_SANDBOXES": "0"}, {"AGENT_NO_BROWSER_TIMEOUT": "x"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SessionPolicy.from_env(bad)
+
 
 
 def test_one_address_holds_at_most_its_cap_of_sandboxes(capped, claude):
