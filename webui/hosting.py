@@ -16,7 +16,7 @@ from typing import Any
 from agent.config import is_public, on_spaces
 from webui import headers, signin
 from webui.access import LOGIN_MESSAGE, Accounts
-from webui.limits import InputLimits
+from webui.limits import InputLimits, request_cap
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class Hosting:
     def launch_kwargs(self, lifespan: Callable[[Any], Any] | None = None, middleware: Sequence[Any] = ()) -> dict[str, Any]:
         """Keyword arguments for ``demo.launch`` besides host and port (``middleware``: the page's own, e.g. the
         heartbeat watch from ``webui.lifecycle``)."""
-        stack = headers.middleware(self.spaces) + (signin.middleware(self.hf_users) if self.hf_users else [])
+        stack = headers.middleware(self.spaces) + [request_cap(self.limits.max_request_bytes)]
+        stack += signin.middleware(self.hf_users) if self.hf_users else []
         app_kwargs: dict[str, Any] = {"middleware": [*stack, *middleware]}  # the first is outermost: headers on every answer
         if lifespan is not None:
             app_kwargs["lifespan"] = lifespan

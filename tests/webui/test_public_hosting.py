@@ -4,6 +4,7 @@ real HTTP), without a browser."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -113,7 +114,8 @@ def capped_app(claude_server: Any) -> Any:
 
     settings = base_settings(anthropic_api_key=FAKE_ANTHROPIC_KEY, anthropic_base_url=claude_server.base_url)
     provider = SandboxProvider.from_settings(settings)
-    yield from serve_page(launch_page(settings, provider, hosting=Hosting(limits=InputLimits(max_message_bytes=1000))))
+    limits = InputLimits(max_message_bytes=1000, max_request_bytes=64 * 1024)
+    yield from serve_page(launch_page(settings, provider, hosting=Hosting(limits=limits)))
 
 
 def chat(url: str, text: str, model: str, key: str = "") -> str:
@@ -151,6 +153,27 @@ def test_the_early_start_listener_cannot_get_around_the_message_cap_or_the_model
     assert claude.requests == [], "the early start sent a refused message to the model"
 
 
+def test_a_request_body_over_the_cap_is_refused_before_the_app_reads_it(capped_app, claude):
+    """Gradio reads and parses a whole body in memory (about three times its size at the peak): a body over
+    AGENT_MAX_REQUEST gets 413 and plain words, whether its length is declared or it comes in chunks."""
+    from tests.webui.test_session_limits import fn_index
+
+    data = {"data": [{"text": "hi", "files": []}, [{"role": "user", "content": "y" * 100_000}], "", ""],
+            "fn_index": fn_index(capped_app.demo, "chat"), "session_hash": "bigbody0001"}
+    body = json.dumps(data).encode()
+    with httpx.Client(base_url=capped_app.url, timeout=30) as client:
+        declared = client.post("gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
+        chunked = client.post("gradio_api/queue/join", content=iter([body[:50_000], body[50_000:]]),
+                              headers={"content-type": "application/json"})
+        upload = client.post("gradio_api/upload", files={"files": ("notes.txt", b"z" * 100_000)})
+    for answer in (declared, chunked):
+        assert answer.status_code == 413, answer.text
+        assert "larger than 64 KB, the most this page accepts" in answer.json()["detail"]
+        assert "form-action 'self'" in answer.headers.get("content-security-policy", "")
+    assert upload.status_code == 200, "uploads keep their own (larger) cap"
+    assert capped_app.registry.get("bigbody0001") is None and claude.requests == []
+
+
 def test_the_operators_key_runs_only_listed_models(capped_app, claude):
     claude.push(text_reply("listed model ok"))
     assert "listed model ok" in chat(capped_app.url, "hi", "claude-haiku-4-5")
@@ -173,8 +196,9 @@ def test_size_settings_from_the_environment():
     for bad in ("", "abc", "10 parsecs", "0kb", "-5mb"):
         with pytest.raises(ValueError, match="AGENT_MAX_MESSAGE"):
             parse_size("AGENT_MAX_MESSAGE", bad)
-    limits = InputLimits.from_env({"AGENT_MAX_MESSAGE": "1kb", "AGENT_MAX_UPLOAD": "5mb"})
+    limits = InputLimits.from_env({"AGENT_MAX_MESSAGE": "1kb", "AGENT_MAX_UPLOAD": "5mb", "AGENT_MAX_REQUEST": "2mb"})
     assert (limits.max_message_bytes, limits.max_upload_bytes) == (1024, 5 * 1024**2)
+    assert limits.max_request_bytes == 2 * 1024**2 and InputLimits().max_request_bytes == 8 * 1024**2
     assert InputLimits.from_env({}) == InputLimits()
     assert limits.message_problem("é" * 600) is not None and limits.message_problem("e" * 1024) is None
     assert human_size(100 * 1024) == "100 KB" and human_size(1536) == "1.5 KB"
