@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import secrets
 import signal
 import socket
@@ -97,7 +96,18 @@ class LocalServer:
             pass
 
 
-_SECRET_ENV = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD)", re.I)
+# What the server inherits from the process that starts it: only what Python and the server need to run. Nothing
+# else of that process's environment (the app's keys, tokens, database URLs, any other setting) reaches it; its
+# jails start from an empty environment anyway (launcher.py, bubblewrap's --clearenv).
+_INHERITED_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP",
+                            "LD_LIBRARY_PATH", "PYTHONPATH"})
+
+
+def _server_environment(key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
+    env.update({"LOCALBOX_API_KEY": key, "PYTHONUNBUFFERED": "1"})
+    env["PYTHONPATH"] = str(_PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 def start_server(host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, internet: str = "registries",
@@ -146,10 +156,7 @@ def _start_once(host: str, port: int, key: str, allow_unisolated: bool, ready_ti
            *options]
     if allow_unisolated:
         cmd.append("--allow-unisolated")
-    # The server needs none of the app's secrets (jails start from an empty environment anyway): drop them.
-    env = {k: v for k, v in os.environ.items() if not _SECRET_ENV.search(k)}
-    env.update({"LOCALBOX_API_KEY": key, "PYTHONUNBUFFERED": "1"})
-    env["PYTHONPATH"] = str(_PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = _server_environment(key)
     # the child's stdin is a pipe only we hold: if this process dies without stop(), the child sees EOF and exits
     process = subprocess.Popen(cmd, cwd=str(_PROJECT_ROOT), env=env, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

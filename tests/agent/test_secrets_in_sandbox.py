@@ -8,10 +8,14 @@ committed); the app reads ANTHROPIC_API_KEY from its environment and sends it to
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.agent.helpers import agent_session, collect, run
 from tests.support.claude_standin import ToolUse, text_reply, tool_reply
+from tests.support.procs import command_lines, process_tree
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -62,3 +66,51 @@ def test_keys_in_the_apps_environment_are_not_visible_in_the_sandbox(claude, mon
             assert secret not in seen, "a key from the app's environment is visible inside the sandbox"
         for name in ("ANTHROPIC_API_KEY", "E2B_API_KEY"):
             assert name not in seen, f"{name} is set inside the sandbox"
+
+
+# What the embedded sandbox server may take from the app's environment: what Python and the server need to run
+# (LC_* too), plus what the app gives it (its own key, unbuffered output, the checkout on PYTHONPATH).
+_SERVER_MAY_INHERIT = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP",
+                       "LD_LIBRARY_PATH", "PYTHONPATH"}
+_SERVER_IS_GIVEN = {"LOCALBOX_API_KEY", "PYTHONUNBUFFERED"}
+
+
+def test_the_local_sandbox_server_is_started_without_the_apps_keys_or_other_settings(monkeypatch):
+    """The first of three independent safeguards: the server process the app starts holds none of the app's
+    environment beyond what it needs, so no key is there for a jail to inherit. Read from the running server's
+    /proc/<pid>/environ (the environment it was started with)."""
+    from agent.config import Settings
+    from agent.sandbox import SandboxProvider
+
+    token = secrets.token_hex(16)
+    planted = {
+        "ANTHROPIC_API_KEY": "sk-" + "ant-api03-" + "".join(secrets.choice(_ALPHABET) for _ in range(93)) + "AA",
+        "E2B_API_KEY": "e2b" + "_" + secrets.token_hex(20),
+        "GITHUB_TOKEN": "gh-" + secrets.token_hex(18),
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+        "DB_PASSWORD": secrets.token_urlsafe(12),
+        "DATABASE_URL": f"postgresql://app:{token}@db.internal/app",  # a secret no name pattern would catch
+        "SOME_HOST_SETTING": "setting-" + secrets.token_hex(8),
+    }
+    for name, value in planted.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AGENT_ENV_FILE", "")
+    settings = Settings.from_env(dotenv_path=None).replace(sandbox="local", e2b_api_url=None, e2b_sandbox_url=None,
+                                                           e2b_domain=None)
+    provider = SandboxProvider.from_settings(settings)
+    try:
+        port = str(urlsplit(run(provider.sdk_options())["api_url"]).port)
+        ours = process_tree([os.getpid()])
+        pids = [pid for pid, argv in command_lines() if pid in ours and b"agent.localbox" in argv
+                and port.encode() in argv]
+        assert len(pids) == 1, f"cannot tell the server the app started (port {port}): {pids}"
+        raw = Path(f"/proc/{pids[0]}/environ").read_bytes().decode(errors="replace")
+    finally:
+        provider.close()
+    environ = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+    assert environ.get("LOCALBOX_API_KEY") and environ.get("PATH") == os.environ["PATH"], \
+        "the server did not get what it needs"
+    for name, value in planted.items():
+        assert name not in environ and value not in raw, f"{name} of the app's environment reached the server"
+    unexpected = {n for n in environ if n not in _SERVER_MAY_INHERIT | _SERVER_IS_GIVEN and not n.startswith("LC_")}
+    assert not unexpected, f"the server inherited more of the app's environment than it needs: {sorted(unexpected)}"

@@ -7,6 +7,12 @@ are always killed, polling with a deadline, finding the server process) lives in
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from e2b_code_interpreter import Sandbox
 
+from agent.localbox import LocalServer
 from tests.support.procs import command_lines
 
 T = TypeVar("T")
@@ -113,3 +120,42 @@ def preview_get(url: str, **kwargs: Any) -> httpx.Response:
     headers = {"Host": parts.netloc, **kwargs.pop("headers", {})}
     target = urllib.parse.urlunsplit(("http", f"127.0.0.1:{parts.port}", parts.path or "/", parts.query, ""))
     return httpx.get(target, headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+
+@contextlib.contextmanager
+def server_with_environment(planted: dict[str, str], *options: str) -> Iterator[LocalServer]:
+    """A server process whose own environment holds `planted` (on top of this process's environment), as when the
+    server is run by hand on a host full of secrets; `start_server` would not pass them on. Stopped afterwards."""
+    project = Path(__file__).resolve().parents[2]
+    key = secrets.token_urlsafe(16)
+    with socket.socket() as probe:  # a port named on the command line, as start_server does: server_pids finds it
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, **planted, "LOCALBOX_API_KEY": key, "PYTHONPATH": str(project), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "agent.localbox", "--port", port, "--exit-with-stdin", *options],
+                               cwd=str(project), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    errors: list[str] = []
+    found: list[str] = []
+    ready = threading.Event()
+
+    def drain(stream: Any, sink: list[str], marker: str | None) -> None:
+        with contextlib.suppress(ValueError, OSError):  # the stream is closed when the server stops
+            for line in stream:
+                if marker and marker in line and not ready.is_set():
+                    found.append(line.split(marker, 1)[1].split()[0])
+                    ready.set()
+                sink.append(line)
+                del sink[:-50]
+        ready.set()
+
+    threading.Thread(target=drain, args=(process.stdout, [], "serving on "), daemon=True).start()
+    threading.Thread(target=drain, args=(process.stderr, errors, None), daemon=True).start()
+    server = LocalServer(process, "", key)
+    try:
+        ready.wait(90)  # the line comes once the first warm sandbox booted
+        assert found, f"the server did not start: {''.join(errors)[-2000:]}"
+        server.url = found[0]
+        yield server
+    finally:
+        server.stop()

@@ -6,17 +6,24 @@ guest package and the sandbox's Python packages."""
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from agent.localbox import jail, pythonenv
 from agent.localbox.capabilities import Capabilities
+from agent.localbox.egress import proxy_env
+from agent.localbox.egress_policy import InternetMode
 from agent.localbox.jail import JailLimits, JailPlan
 from agent.localbox.pythonenv import SandboxPython
+from agent.localbox.sandbox import JAIL_ENV
 
 PROJECT = Path(jail.__file__).resolve().parents[2]
 LIMITS = JailLimits(home_bytes=123 << 20, tmp_bytes=45 << 20)
+SERVER_JAIL_ENV = {**JAIL_ENV, **proxy_env(InternetMode.REGISTRIES)}  # what a server gives each jail (control.py)
 BIND_OPTIONS = ("--bind", "--ro-bind", "--dev-bind", "--bind-try", "--ro-bind-try", "--dev-bind-try")
 
 
@@ -93,6 +100,34 @@ def test_nothing_of_the_hosts_homes_or_the_project_is_mounted(tmp_path, userns_f
         if src == PROJECT or PROJECT in src.parents:
             assert src in allowed_from_project, f"{source} (project checkout) is mounted at {target}"
         assert not target.startswith(("/home", "/root")), f"{source} is mounted at {target}, a home inside the jail"
+
+
+@pytest.mark.parametrize("userns_fd", [None, 9], ids=["normal-user server", "root server"])
+def test_the_jails_environment_is_cleared_then_only_the_plans_variables_are_set(tmp_path, userns_fd) -> None:
+    """The third safeguard against host variables in a sandbox (test_sandbox_environment.py lists all three), on
+    the argument list: bubblewrap's options clear the environment before setting exactly the plan's variables."""
+    plan = dataclasses.replace(_plan(tmp_path, userns_fd=userns_fd), env=SERVER_JAIL_ENV)
+    options = plan.bwrap_args(guest_fd=7)[1:-7]
+    assert options.count("--clearenv") == 1
+    setenv_at = [i for i, a in enumerate(options) if a == "--setenv"]
+    assert setenv_at and options.index("--clearenv") < min(setenv_at)
+    assert len(setenv_at) == len(plan.env) and dict(_pairs(options, "--setenv")) == plan.env
+    assert "--unsetenv" not in options
+
+
+def test_bubblewrap_gives_the_jail_only_the_plans_variables_whatever_it_was_started_with(tmp_path) -> None:
+    """The third safeguard on its own, run for real: bubblewrap started with secrets in its own environment (as if
+    the launcher passed the server's on) starts the jail's program with the plan's variables only, plus the PWD
+    bubblewrap sets for --chdir."""
+    plan = dataclasses.replace(_plan(tmp_path, userns_fd=None), env=SERVER_JAIL_ENV)
+    canary = "canary-" + secrets.token_hex(8)
+    started_with = {"PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY": canary, "LOCALBOX_CANARY": canary}
+    result = subprocess.run([*plan.bwrap_args(guest_fd=7)[:-7], "/usr/bin/env", "-0"], env=started_with,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    seen = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if item)
+    assert seen == {**plan.env, "PWD": jail.JAIL_HOME}
+    assert canary.encode() not in result.stdout
 
 
 def test_options_travel_by_pipe_so_host_paths_stay_out_of_the_jails_ps(tmp_path) -> None:
