@@ -140,6 +140,8 @@ def test_every_icon_button_has_a_name(page, claude):
 
 def test_settings_are_readable_and_the_only_settings(page):
     assert page.get_by_text("Settings", exact=True).count() == 1, "two things are called Settings"
+    footer = page.locator("footer").inner_text().strip()
+    assert not footer.endswith("·"), f"the footer ends with a dangling separator: {footer!r}"
     page.get_by_text("Settings", exact=True).click()
     model = page.locator("#settings input").first
     model.wait_for(timeout=5_000)
