@@ -48,10 +48,14 @@ def _ask(page: Any, claude: Any, call: ToolUse, answer: str) -> None:
 
 
 def _open_last_step(page: Any) -> Any:
+    """Open the turn's last tool step the way a person does: a finished step folds up by itself just after the
+    turn ends (at most a moment after the Stop button goes), then one click opens it."""
     title = page.locator(".bot .thought-group > .title").filter(has_not_text="Thinking").last
-    if title.get_attribute("aria-expanded") != "true":
-        title.click()
-    return title.locator("xpath=..")
+    group = title.locator("xpath=..")
+    wait_until(lambda: group.evaluate("(g) => g.children.length") == 1, 10, "the finished step to fold up")
+    title.click()
+    wait_until(lambda: group.evaluate("(g) => g.children.length") > 1, 10, "the step to open")
+    return group
 
 
 def test_svg_chart_shows_inline_as_an_image(page, claude):
