@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.presenter import count_of
 from agent.sandbox import Sandbox
 
 DEFAULT_FILE_CAP = 100 * 1024**2  # bytes of one downloaded file
@@ -111,5 +112,5 @@ async def save_zip(sandbox: Sandbox, files: Sequence[tuple[str, int]], root: str
 def _left_out_note(names: list[str], caps: DownloadCaps) -> str:
     shown = "\n".join(f"- {n}" for n in names[:200])
     more = f"\n... and {len(names) - 200} more" if len(names) > 200 else ""
-    return (f"{len(names)} file(s) were left out: a file may hold at most {plain_size(caps.file_bytes)} and the "
+    return (f"{count_of(len(names), 'file').capitalize()} left out: a file may hold at most {plain_size(caps.file_bytes)} and the "
             f"whole download {plain_size(caps.zip_bytes)}.\n{shown}{more}\n")

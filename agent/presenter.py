@@ -214,6 +214,13 @@ def budget_words(budget: tuple[float, float] | None) -> str:
     return f"≈ ${used:.2f} of ${limit:.2f} used" if used < limit else f"the ≈ ${limit:.2f} budget is used up"
 
 
+def count_of(n: int, thing: str) -> str:
+    """A count in plain words: "1 file", "3 files", "no files"."""
+    if n == 0:
+        return f"no {thing}s"
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
 def size(n: int) -> str:
     """A byte count in plain words: "512 B", "3 KB"."""
     return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.downloads import DownloadCaps, DownloadTooLarge
+from agent.presenter import count_of
 from webui.limits import human_size
 from webui.safety import inline_code
 
@@ -60,9 +61,9 @@ class DownloadDesk:
     async def zip(self, session: Any) -> tuple[str | None, str]:
         async def make(dest: Path) -> str:
             summary = await session.agent.save_workspace_zip(dest, self.caps)
-            note = f"workspace.zip ({summary.included} file(s), {human_size(dest.stat().st_size)})"
+            note = f"workspace.zip ({count_of(summary.included, 'file')}, {human_size(dest.stat().st_size)})"
             if summary.left_out:
-                note += (f"; {summary.left_out} file(s) left out (over {human_size(self.caps.file_bytes)} each or "
+                note += (f"; {count_of(summary.left_out, 'file')} left out (over {human_size(self.caps.file_bytes)} each or "
                          f"{human_size(self.caps.zip_bytes)} in all, see NOT-INCLUDED.txt)")
             return note
 

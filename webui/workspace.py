@@ -18,6 +18,7 @@ import gradio as gr
 
 from agent.config import is_loopback_host
 from agent.downloads import DownloadCaps
+from agent.presenter import count_of
 from agent.sandbox import SandboxUnavailable
 from webui.admission import client_address
 from webui.downloads import DownloadDesk
@@ -114,7 +115,7 @@ class WorkspaceActions:
             log.warning("list_files failed", exc_info=True)
             return gr.update(choices=[], value=None), "⚠️ Could not list the sandbox's files. Please try again."
         files = sorted(files)[:MAX_LISTED]
-        note = f"{len(files)} file(s) in `{WORKSPACE}`." if files else f"No files in `{WORKSPACE}` yet."
+        note = f"{count_of(len(files), 'file').capitalize()} in `{WORKSPACE}`." if files else f"No files in `{WORKSPACE}` yet."
         return gr.update(choices=files, value=files[0] if files else None), note
 
     async def download_file(self, path: str | None, request: gr.Request) -> tuple[Any, str]:

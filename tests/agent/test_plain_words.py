@@ -75,3 +75,9 @@ def test_failures_say_what_to_do_and_keep_operator_details_apart():
 def test_the_terminal_says_how_to_start_over_in_its_own_terms():
     said = in_terminal(f"The conversation is too long for the model. {NEW_CHAT}")
     assert "New chat" not in said and "python -m agent" in said
+
+
+def test_counts_are_said_in_plain_words_not_file_s() -> None:
+    from agent.presenter import count_of
+
+    assert [count_of(n, "file") for n in (0, 1, 2)] == ["no files", "1 file", "2 files"]

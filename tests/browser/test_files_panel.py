@@ -31,7 +31,7 @@ def test_files_a_reply_wrote_are_listed_and_download_in_one_click(page, claude):
     while picked.input_value() != "/home/user/counter-app/index.html" and time.monotonic() < deadline:
         time.sleep(0.2)  # no "List workspace files" pressed: the turn's end refreshes the list
     assert picked.input_value() == "/home/user/counter-app/index.html", page.locator("#files").inner_text()
-    assert "1 file(s)" in page.locator("#files").inner_text()
+    assert "1 file in" in page.locator("#files").inner_text()
 
     with page.expect_download(timeout=20_000) as one:
         page.get_by_role("button", name="Download file").click()  # the one click

@@ -7,6 +7,7 @@ launched by the ``app`` fixture (tests/browser/conftest.py) and scripts the mode
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -286,7 +287,7 @@ def test_upload_from_message_box_then_list_and_download_workspace(page, claude, 
 
     page.get_by_text("Files", exact=True).first.click()
     page.get_by_role("button", name="List workspace files").click()
-    page.get_by_text("file(s) in").first.wait_for(timeout=20_000)
+    page.get_by_text(re.compile(r"\d+ files? in")).first.wait_for(timeout=20_000)
     page.get_by_role("button", name="Download all (.zip)").click()
     link = page.locator("#download a").first
     link.wait_for(timeout=20_000)
