@@ -110,6 +110,16 @@ def step_title(name: str, tool_input: dict[str, Any], *, finished: bool, limit: 
     return one_line(_FIELD.sub(lambda m: value(m.group(1)), filled), limit * 2)
 
 
+def stopped_title(title: str) -> str:
+    """A stopped step's title from the one it had while running: "Stopped while running a command: sleep 60".
+
+    The running title alone ("Running a command: …") would read as if the job still ran."""
+    first, _, rest = title.partition(" ")
+    if first.endswith("ing") and first[:1].isupper():
+        return f"Stopped while {first.lower()} {rest}".rstrip()
+    return f"Stopped: {title}" if title else "Stopped"
+
+
 def tool_summary(name: str, tool_input: dict[str, Any], limit: int = SUMMARY_CHARS) -> str:
     """The short words after a tool's name (plain text, one line): the argument its ``Display.title`` names.
 

@@ -30,6 +30,7 @@ import gradio as gr
 
 from agent.config import is_public
 from agent.events import Done, SandboxStatus, ToolFinished, UsageUpdate
+from agent.presenter import stopped_title
 from agent.turn import Turn
 from webui.admission import client_address
 from webui.limits import InputLimits, model_problem
@@ -354,7 +355,7 @@ def mark_pending_stopped(messages: list) -> list:
         if title != "Thinking":
             new_meta["log"] = "stopped"
             if not title.startswith(STOPPED_MARK):
-                new_meta["title"] = f"{STOPPED_MARK} {title}"
+                new_meta["title"] = f"{STOPPED_MARK} {stopped_title(title)}"
         if isinstance(msg, dict):
             msg["metadata"] = new_meta
         else:

@@ -81,3 +81,11 @@ def test_counts_are_said_in_plain_words_not_file_s() -> None:
     from agent.presenter import count_of
 
     assert [count_of(n, "file") for n in (0, 1, 2)] == ["no files", "1 file", "2 files"]
+
+
+def test_a_stopped_step_is_not_titled_as_if_it_still_ran() -> None:
+    from agent.presenter import stopped_title
+
+    assert stopped_title("Running a command: npm install react") == "Stopped while running a command: npm install react"
+    assert stopped_title("Looking at the files in src") == "Stopped while looking at the files in src"
+    assert stopped_title("Web search: cats") == "Stopped: Web search: cats"

@@ -50,7 +50,7 @@ def test_stopped_failed_and_finished_steps_keep_their_state_through_two_more_tur
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"steps-after-stop-turn-{n}-phone-dark.png"), full_page=True)
             assert steps_of(page) == expected, f"after turn {n} the steps changed: {steps_of(page)} != {expected}"
-            assert "running" not in text, f"after turn {n} a step shows running again: {text!r}"
+            assert "running…" not in text, f"after turn {n} a step shows running again: {text!r}"
             assert page.locator(".bot .loading-spinner").count() == 0, f"a spinner came back after turn {n}"
             assert text.count("■ Stopped.") == 1, f"the stopped note is gone after turn {n}: {text!r}"
     finally:

@@ -14,12 +14,13 @@ from webui.render import STOPPED_NOTE
 def test_mark_pending_stopped_on_browser_values():
     value = [
         {"role": "user", "content": [{"type": "text", "text": "hi"}], "metadata": None},
-        {"role": "assistant", "content": [], "metadata": {"title": "run_command · sleep 9", "status": "pending"}},
+        {"role": "assistant", "content": [], "metadata": {"title": "Running a command: sleep 9", "status": "pending"}},
         {"role": "assistant", "content": [], "metadata": {"title": "Thinking", "status": "pending"}},
         {"role": "assistant", "content": [], "metadata": {"title": "read_file · a", "status": "done"}},
     ]
     out = mark_pending_stopped(value)
-    assert out[1]["metadata"] == {"title": "■ run_command · sleep 9", "status": "done", "log": "stopped"}
+    assert out[1]["metadata"] == {"title": "■ Stopped while running a command: sleep 9", "status": "done",
+                                   "log": "stopped"}
     assert out[2]["metadata"] == {"title": "Thinking", "status": "done"}
     assert out[3]["metadata"]["status"] == "done" and "log" not in out[3]["metadata"]
 

@@ -112,7 +112,7 @@ def test_stop_marks_pending_steps_stopped_and_adds_note():
     r.feed(Done("cancelled"))
     step, note = r.messages()
     assert step.metadata["status"] == "done" and step.metadata["log"] == "stopped"
-    assert step.metadata["title"] == "■ Running a command\\: sleep 100"
+    assert step.metadata["title"] == "■ Stopped while running a command\\: sleep 100"
     assert note.content == "■ Stopped."
     assert not r.has_pending
 

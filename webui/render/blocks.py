@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from agent.events import Artifact
-from agent.presenter import clip_middle, duration
+from agent.presenter import clip_middle, duration, stopped_title
 from webui.artifacts import html_content
 from webui.outputs import for_people
 from webui.render.markdown import FAILED_MARK, MAX_OUTPUT_CHARS, STOPPED_MARK, fence, render_tool_input, tool_title
@@ -85,9 +85,11 @@ class ToolBlock(Block):
     def materialize(self) -> None:
         mark = {"failed": FAILED_MARK, "stopped": STOPPED_MARK}.get(self.state, "")
         suffix = " — failed" if self.state == "failed" else ""
-        # A stopped step keeps the words it had while running, as the page's own Stop marking does (webui.chat).
         finished = self.state in ("done", "failed")
-        meta: dict[str, Any] = {"title": tool_title(self.name, self.input, mark, suffix, finished), "id": self.tool_id}
+        title = tool_title(self.name, self.input, mark, suffix, finished)
+        if self.state == "stopped":  # from the running title, as the page's own Stop marking does (webui.chat)
+            title = f"{STOPPED_MARK} {stopped_title(tool_title(self.name, self.input, finished=False))}"
+        meta: dict[str, Any] = {"title": title, "id": self.tool_id}
         if self.pending:
             meta["status"] = "pending"
             meta["log"] = "writing…" if self.state == "writing" else (
