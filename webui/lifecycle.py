@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from webui.artifacts import sweep_leftovers
-from webui.liveness import heartbeat_middleware
+from webui.liveness import forget_scripted_state, heartbeat_middleware
 from webui.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,31 @@ class Lifecycle:
                 log.info("killed %d sandbox(es) left over from an earlier run", reaped)
         except Exception:
             log.warning("could not check for left-over sandboxes", exc_info=True)
+        housekeeping = asyncio.create_task(self._forget_scripted_states(app), name="forget scripted state")
         try:
             yield
         finally:
+            housekeeping.cancel()
             await self._close_sessions()
+
+    async def _forget_scripted_states(self, app: Any) -> None:
+        """Every few seconds: Gradio's values of sessions that never had a browser go after the no-browser
+        timeout (``webui/liveness.py``)."""
+        try:
+            holder = app.get_blocks().state_holder
+        except Exception:  # not Gradio's app (a test's plain lifespan): nothing to sweep
+            return
+        idle = self.registry.policy.no_browser_timeout_s
+        while True:
+            await asyncio.sleep(max(0.5, min(30.0, idle / 4)))
+            try:
+                dropped = forget_scripted_state(holder, self.registry.heartbeats,
+                                                lambda key: self.registry.get(key) is not None, idle)
+            except Exception:
+                log.warning("forgetting scripted sessions' values failed", exc_info=True)
+                continue
+            if dropped:
+                log.info("forgot the page values of %d session(s) that never had a browser", dropped)
 
     async def _close_sessions(self) -> None:
         closed = await self.registry.close_all()

@@ -226,6 +226,28 @@ def test_a_script_cannot_prewarm_a_sandbox(short_lived):
     wait_until(lambda: len(app.registry) == 0, 20, "the prewarmed session to close with its browser")
 
 
+def test_made_up_session_ids_leave_no_page_values_behind(short_lived):
+    """Gradio keeps a copy of the page's values (about 0.1 MB) for every session id a request names, and frees it
+    only when a browser's session closes: a script naming a fresh id per call grew the app for good. Those of ids
+    that never had a browser go after the no-browser timeout; a live browser's stay."""
+    app = short_lived
+    holder = app.demo.state_holder
+    made_up = [new_hash() for _ in range(20)]
+    for key in made_up:
+        direct_call(app.url, app.demo, "refresh", [], key)
+    browser = new_hash()
+    heartbeat = Heartbeat(app.url, browser)
+    try:
+        wait_until(lambda: app.registry.is_live(browser), 10, "the heartbeat to be seen")
+        direct_call(app.url, app.demo, "refresh", [], browser)
+        assert all(key in holder.session_data for key in made_up) and browser in holder.session_data
+        wait_until(lambda: not any(key in holder.session_data for key in made_up), 20,
+                   "Gradio's values of the made-up sessions to be dropped")
+        assert browser in holder.session_data, "a live browser's page values were dropped"
+    finally:
+        heartbeat.close()
+
+
 # ----- caps ----------------------------------------------------------------------------------------------------
 
 
