@@ -8,6 +8,7 @@ brought their own key. The daily book is shared by the sessions of one page (it 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import weakref
 from typing import Any
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def request_address(request: Any, trust_proxy: bool) -> str:
-    """The connection's address, or the first ``X-Forwarded-For`` hop when a trusted proxy sits in front."""
+    """The visitor: the connection's address, or the first ``X-Forwarded-For`` hop when a trusted proxy sits in
+    front. An IPv6 address stands for its /64 network: one home or phone line gets a whole /64, so counting single
+    addresses would let one visitor be billions (caps and daily budgets per address)."""
     if request is None:
         return ""
     if trust_proxy:
@@ -28,9 +31,22 @@ def request_address(request: Any, trust_proxy: bool) -> str:
         forwarded = headers.get("x-forwarded-for", "") if headers is not None and hasattr(headers, "get") else ""
         first = forwarded.split(",")[0].strip()
         if first:
-            return first
+            return visitor_of(first)
     client = getattr(request, "client", None)
-    return str(getattr(client, "host", "") or "")
+    return visitor_of(str(getattr(client, "host", "") or ""))
+
+
+def visitor_of(address: str) -> str:
+    """``2001:db8:1:2:aa::1`` → ``2001:db8:1:2::/64``; an IPv4 address (also IPv4-mapped IPv6) as it is."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class Visitors:

@@ -159,6 +159,15 @@ def test_each_session_gets_its_own_guard_keyed_by_a_hash_of_the_address():
     assert a.agent.guard.limits.turns == 3 and b.agent.guard.limits.turns == 30
     assert request_address(request, trust_proxy=False) == "203.0.113.7", "the header is not trusted by default"
     assert request_address(request, trust_proxy=True) == "1.2.3.4"
+    # One IPv6 home or phone line has a whole /64: its addresses are one visitor (caps, daily budget).
+    six = [SimpleNamespace(client=SimpleNamespace(host=f"2001:db8:5:6:{n:x}::1"), headers={}) for n in (1, 99)]
+    assert request_address(six[0], False) == request_address(six[1], False) == "2001:db8:5:6::/64"
+    other = SimpleNamespace(client=SimpleNamespace(host="2001:db8:5:7::1"), headers={})
+    assert request_address(other, False) != request_address(six[0], False)
+    mapped = SimpleNamespace(client=SimpleNamespace(host="::ffff:203.0.113.7"), headers={})
+    assert request_address(mapped, False) == "203.0.113.7"
+    forwarded = SimpleNamespace(client=None, headers={"x-forwarded-for": "2001:db8:5:6:ffff::2, 10.0.0.1"})
+    assert request_address(forwarded, trust_proxy=True) == "2001:db8:5:6::/64"
     json.dumps(visitors.session_id("a"))
     assert visitors.session_id("a") != "a"
 
