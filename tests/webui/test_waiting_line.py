@@ -171,3 +171,14 @@ def test_line_settings_from_the_environment():
     assert SessionPolicy.from_env({"AGENT_MAX_WAITING": "0"}).line.max_waiting == 0
     with pytest.raises(ValueError, match="AGENT_MAX_WAIT"):
         SessionPolicy.from_env({"AGENT_MAX_WAIT": "forever"})
+
+
+def test_the_terminal_shows_the_place_in_line_too():
+    """The place in line travels as a sandbox status, so the CLI's printer shows it like the page does."""
+    import io
+
+    from agent.cli import PlainPrinter
+
+    out = io.StringIO()
+    PlainPrinter(out).show(SandboxStatus(state="waiting", provider="e2b", message=place_in_line(2)))
+    assert "The demo is busy: 2 people ahead of you." in out.getvalue()
