@@ -11,9 +11,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(claude, tmp_path: Path, *args: str, env: dict | None = None, stdin: str | None = None,
-         timeout: float = 120, dotenv: bool = False) -> subprocess.CompletedProcess:
+         timeout: float = 120, dotenv: bool = False,
+         started: Callable[[subprocess.Popen], None] | None = None) -> subprocess.CompletedProcess:
     """Run the CLI in ``tmp_path`` with the stand-in and a local sandbox.
 
     Without ``dotenv`` no .env is read at all (AGENT_ENV_FILE set empty): not the working directory's, and not
@@ -44,35 +45,82 @@ def _cli(claude, tmp_path: Path, *args: str, env: dict | None = None, stdin: str
         env.pop("AGENT_ENV_FILE", None)
     else:
         env["AGENT_ENV_FILE"] = ""
-    try:
-        return subprocess.run([sys.executable, "-m", "agent", *args], cwd=tmp_path, env=env, input=stdin,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"`python -m agent {' '.join(args)}` did not finish in {timeout}s;\n"
-                             f"stdout: {exc.stdout!r}\nstderr: {exc.stderr!r}") from None
-
-
-def _processes_with_marker(marker: str) -> list[str]:
-    """Command lines of live processes whose environment carries ``marker`` (the CLI and anything it started)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    cmd = [sys.executable, "-m", "agent", *args]
+    with subprocess.Popen(cmd, cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        if started is not None:
+            started(proc)
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if marker.encode() not in f.read():
-                    continue
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{pid}: {cmdline[:160]}")
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"`python -m agent {' '.join(args)}` did not finish in {timeout}s;\n"
+                                 f"stdout: {out!r}\nstderr: {err!r}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def _assert_nothing_left(marker: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (left := _processes_with_marker(marker)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, "the CLI left processes behind (embedded server / sandbox not shut down):\n" + "\n".join(left)
+class ProcessTree:
+    """Every process that ever ran below ``root`` (the CLI, its sandbox server, the sandboxes), seen by polling.
+
+    A process is known by (pid, start time), so a recycled pid is not taken for a leftover. Polling while the CLI
+    runs catches children before they could be re-parented when the CLI exits."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen: dict[tuple[int, str], str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _stat(pid: str) -> tuple[int, str] | None:
+        """(parent pid, start time) of a live process, None when it is gone."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return int(fields[1]), fields[19]
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            time.sleep(0.05)
+
+    def poll(self) -> None:
+        parents: dict[int, tuple[int, str]] = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            stat = self._stat(pid)
+            if stat is not None:
+                parents[int(pid)] = stat
+        known = {pid for pid, _ in self.seen} | {self.root}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, start) in parents.items():
+                if pid not in known and ppid in known:
+                    known.add(pid)
+                    changed = True
+                if pid in known and (pid, start) not in self.seen:
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+                    except OSError:
+                        continue
+                    self.seen[(pid, start)] = f"{pid}: {cmdline[:160]}"
+
+    def alive(self) -> list[str]:
+        return [line for (pid, start), line in self.seen.items()
+                if (stat := self._stat(str(pid))) is not None and stat[1] == start]
+
+    def assert_all_gone(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join()
+        deadline = time.monotonic() + timeout
+        while (left := self.alive()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, "the CLI left processes behind (embedded server / sandbox not shut down):\n" + "\n".join(left)
 
 
 def _show(proc: subprocess.CompletedProcess) -> str:
@@ -82,13 +130,14 @@ def _show(proc: subprocess.CompletedProcess) -> str:
 def test_json_mode_lines_parse_and_add_up(claude, tmp_path):
     claude.push(tool_reply(ToolUse("run_command", {"command": "env"}, id="toolu_env"), text="Checking."),
                 text_reply(" Environment listed, bye.", chunks=4))
-    marker = f"B2_CLI_MARKER_{uuid.uuid4().hex}"
-    env = claude.env()
-    env[marker] = "1"
-    proc = _cli(claude, tmp_path, "--json", "--model", "claude-test-model", "show the environment", env=env)
+    trees: list[ProcessTree] = []
+    proc = _cli(claude, tmp_path, "--json", "--model", "claude-test-model", "show the environment",
+                started=lambda p: trees.append(ProcessTree(p.pid)))
     assert proc.returncode == 0, _show(proc)
     assert claude.requests[0].body["model"] == "claude-test-model", "--model must choose the model"
-    _assert_nothing_left(marker)
+    assert any("agent.localbox" in c for c in trees[0].seen.values()), \
+        f"the leftover check did not see the sandbox server: {trees[0].seen}"
+    trees[0].assert_all_gone()
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     events = []
     for ln in lines:
@@ -154,11 +203,11 @@ def test_interactive_chat_ends_cleanly_at_end_of_input(claude, tmp_path):
 
 def test_ctrl_c_during_a_tool_stops_cleanly(claude, tmp_path):
     claude.push(tool_reply(ToolUse("run_command", {"command": "sleep 60"}, id="toolu_long")))
-    marker = f"B2_CLI_MARKER_{uuid.uuid4().hex}"
     env = claude.env()
-    env.update({marker: "1", "AGENT_SANDBOX": "local", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    env.update({"AGENT_SANDBOX": "local", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--json", "wait a minute"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree = ProcessTree(proc.pid)
     seen = []
     try:
         deadline = time.monotonic() + 90
@@ -170,8 +219,9 @@ def test_ctrl_c_during_a_tool_stops_cleanly(claude, tmp_path):
             if '"tool_running"' in line:
                 break
         assert any('"tool_running"' in ln for ln in seen), f"the tool never started: {seen}"
-        running = _processes_with_marker(marker)
-        assert any("agent.localbox" in c for c in running), f"the leftover check cannot see the server: {running}"
+        tree.poll()
+        assert any("agent.localbox" in c for c in tree.seen.values()), \
+            f"the leftover check cannot see the server: {tree.seen}"
         time.sleep(0.5)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -185,7 +235,7 @@ def test_ctrl_c_during_a_tool_stops_cleanly(claude, tmp_path):
     assert proc.returncode != 0, f"an interrupted run must exit non-zero; stdout: {out[-500:]!r}"
     err_lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(err_lines) <= 1 and "Traceback" not in out + err, f"stderr: {err!r}"
-    _assert_nothing_left(marker)
+    tree.assert_all_gone()
 
 
 # ---------------------------------------------------------------- the uncut output reaches people
