@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.support.claude_standin import (
     tool_reply,
     unauthorized,
 )
+from tests.support.procs import ProcessTree
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,69 +60,6 @@ def _cli(claude, tmp_path: Path, *args: str, env: dict | None = None, stdin: str
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-class ProcessTree:
-    """Every process that ever ran below ``root`` (the CLI, its sandbox server, the sandboxes), seen by polling.
-
-    A process is known by (pid, start time), so a recycled pid is not taken for a leftover. Polling while the CLI
-    runs catches children before they could be re-parented when the CLI exits."""
-
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.seen: dict[tuple[int, str], str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _stat(pid: str) -> tuple[int, str] | None:
-        """(parent pid, start time) of a live process, None when it is gone."""
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            return None
-        return int(fields[1]), fields[19]
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            time.sleep(0.05)
-
-    def poll(self) -> None:
-        parents: dict[int, tuple[int, str]] = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            stat = self._stat(pid)
-            if stat is not None:
-                parents[int(pid)] = stat
-        known = {pid for pid, _ in self.seen} | {self.root}
-        changed = True
-        while changed:
-            changed = False
-            for pid, (ppid, start) in parents.items():
-                if pid not in known and ppid in known:
-                    known.add(pid)
-                    changed = True
-                if pid in known and (pid, start) not in self.seen:
-                    try:
-                        with open(f"/proc/{pid}/cmdline", "rb") as f:
-                            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-                    except OSError:
-                        continue
-                    self.seen[(pid, start)] = f"{pid}: {cmdline[:160]}"
-
-    def alive(self) -> list[str]:
-        return [line for (pid, start), line in self.seen.items()
-                if (stat := self._stat(str(pid))) is not None and stat[1] == start]
-
-    def assert_all_gone(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join()
-        deadline = time.monotonic() + timeout
-        while (left := self.alive()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not left, "the CLI left processes behind (embedded server / sandbox not shut down):\n" + "\n".join(left)
-
-
 def _show(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
 
@@ -132,7 +69,7 @@ def test_json_mode_lines_parse_and_add_up(claude, tmp_path):
                 text_reply(" Environment listed, bye.", chunks=4))
     trees: list[ProcessTree] = []
     proc = _cli(claude, tmp_path, "--json", "--model", "claude-test-model", "show the environment",
-                started=lambda p: trees.append(ProcessTree(p.pid)))
+                started=lambda p: trees.append(ProcessTree(p.pid, "the CLI")))
     assert proc.returncode == 0, _show(proc)
     assert claude.requests[0].body["model"] == "claude-test-model", "--model must choose the model"
     assert any("agent.localbox" in c for c in trees[0].seen.values()), \
@@ -207,7 +144,7 @@ def test_ctrl_c_during_a_tool_stops_cleanly(claude, tmp_path):
     env.update({"AGENT_SANDBOX": "local", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--json", "wait a minute"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    tree = ProcessTree(proc.pid)
+    tree = ProcessTree(proc.pid, "the CLI")
     seen = []
     try:
         deadline = time.monotonic() + 90

@@ -6,10 +6,10 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-from tests.agent.test_cli import _assert_nothing_left, _show
+from tests.agent.test_cli import _show
+from tests.support.procs import ProcessTree
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,17 +38,24 @@ def test_a_broken_configuration_stops_the_app_with_one_plain_line(tmp_path) -> N
 # --------------------------------------------------------------------------------------------------
 
 
-def _app(env_changes: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess:
+def _app(env_changes: dict[str, str], timeout: float = 150,
+         trees: list[ProcessTree] | None = None) -> subprocess.CompletedProcess:
+    """Run app.py to its end; ``trees`` gets a watch on every process it starts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "E2B_", "GRADIO_"))}
     env.update(AGENT_ENV_FILE="", AGENT_SANDBOX="local", PYTHONUNBUFFERED="1", ANTHROPIC_API_KEY="test-key",
                GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=os.environ["GRADIO_TEMP_DIR"],  # the run's own
                **env_changes)
-    try:
-        return subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"app.py did not exit within {timeout}s:\nstdout: {exc.stdout!r}\n"
-                             f"stderr: {exc.stderr!r}") from None
+    cmd = [sys.executable, str(ROOT / "app.py")]
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        if trees is not None:
+            trees.append(ProcessTree(proc.pid, "app.py"))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"app.py did not exit within {timeout}s:\nstdout: {out!r}\nstderr: {err!r}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_app_rejects_non_numeric_gradio_settings_plainly():
@@ -64,15 +71,17 @@ def test_app_on_a_busy_port_says_so_and_stops_the_local_server():
     holder.bind(("127.0.0.1", 0))
     holder.listen(1)
     port = holder.getsockname()[1]
-    marker = f"NEWCOMER_APP_MARKER_{uuid.uuid4().hex}"
+    trees: list[ProcessTree] = []
     try:
-        proc = _app({"GRADIO_SERVER_PORT": str(port), marker: "1"})
+        proc = _app({"GRADIO_SERVER_PORT": str(port)}, trees=trees)
     finally:
         holder.close()
     assert proc.returncode == 2, _show(proc)
     assert "Traceback" not in proc.stdout + proc.stderr, _show(proc)
     assert f"Port {port} is already in use" in proc.stderr and "GRADIO_SERVER_PORT" in proc.stderr, _show(proc)
-    _assert_nothing_left(marker)
+    assert any("agent.localbox" in c for c in trees[0].seen.values()), \
+        f"the leftover check did not see the sandbox server: {trees[0].seen}"
+    trees[0].assert_all_gone()
 
 
 def test_app_with_a_python_lacking_its_packages_says_to_use_run_sh():
