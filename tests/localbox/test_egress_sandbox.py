@@ -7,6 +7,7 @@ allowed, or resolve on this machine, without DNS, to loopback, private or this h
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import ipaddress
 import socket
@@ -107,9 +108,9 @@ def open_server() -> Iterator[LocalServer]:
     yield from serve(("--internet", "all", "--pool-size", "0"))
 
 
-@pytest.fixture
-def host_service() -> Iterator[tuple[int, list[str]]]:
-    """An HTTP service on this machine's loopback that records every request it gets."""
+@contextlib.contextmanager
+def recording_service(address: str) -> Iterator[tuple[int, list[str]]]:
+    """An HTTP service on ``address`` of this machine that records every request it gets: (port, paths)."""
     hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -122,13 +123,20 @@ def host_service() -> Iterator[tuple[int, list[str]]]:
         def log_message(self, *args) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = http.server.ThreadingHTTPServer((address, 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield httpd.server_address[1], hits
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def host_service() -> Iterator[tuple[int, list[str]]]:
+    """An HTTP service on this machine's loopback that records every request it gets."""
+    with recording_service("127.0.0.1") as service:
+        yield service
 
 
 def test_this_machine_and_private_networks_are_refused_whatever_the_name(open_server, host_service) -> None:
@@ -163,29 +171,11 @@ def own_address() -> str:
 
 def test_this_machines_own_addresses_are_refused(open_server) -> None:
     address = own_address()
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer((address, 0), Handler)  # a service on this machine's own address
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    port = httpd.server_address[1]
     as_number = int(ipaddress.IPv4Address(address))  # the same address given as a name the resolver turns into it
-    try:
-        with extra_sandbox(open_server) as sbx:
-            for url in (f"http://{address}:{port}/", f"http://{as_number}:{port}/"):
-                code, out = run(sbx, f"curl -sS -m 20 --noproxy '' -x {PROXY} {url}")
-                assert "blocked by the sandbox's network policy" in out and "this machine" in out, (url, out)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with recording_service(address) as (port, hits), extra_sandbox(open_server) as sbx:  # on this machine's address
+        for url in (f"http://{address}:{port}/", f"http://{as_number}:{port}/"):
+            code, out = run(sbx, f"curl -sS -m 20 --noproxy '' -x {PROXY} {url}")
+            assert "blocked by the sandbox's network policy" in out and "this machine" in out, (url, out)
     assert hits == []
 
 
