@@ -3,7 +3,6 @@ that find what a server started and check what it left behind."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -22,15 +21,27 @@ def command_lines() -> Iterator[tuple[int, list[bytes]]]:
         yield int(entry.name), argv
 
 
-def process_tree(roots: Iterable[int]) -> set[int]:
-    """``roots`` and every process descending from them."""
-    parent_of: dict[int, int] = {}
+def _stat(pid: int | str) -> tuple[int, str] | None:
+    """(parent pid, start time) of a live process, None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), fields[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _stats() -> dict[int, tuple[int, str]]:
+    """(parent pid, start time) of every live process."""
+    found = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent_of[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
+        if entry.name.isdigit() and (stat := _stat(entry.name)) is not None:
+            found[int(entry.name)] = stat
+    return found
+
+
+def process_tree(roots: Iterable[int], stats: dict[int, tuple[int, str]] | None = None) -> set[int]:
+    """``roots`` and every process descending from them."""
+    parent_of = {pid: ppid for pid, (ppid, _) in (_stats() if stats is None else stats).items()}
     tree = set(roots)
     grew = True
     while grew:
@@ -57,46 +68,26 @@ class ProcessTree:
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def _stat(pid: str) -> tuple[int, str] | None:
-        """(parent pid, start time) of a live process, None when it is gone."""
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            return None
-        return int(fields[1]), fields[19]
-
     def _watch(self) -> None:
         while not self._stop.is_set():
             self.poll()
             time.sleep(0.05)
 
     def poll(self) -> None:
-        parents: dict[int, tuple[int, str]] = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            stat = self._stat(pid)
-            if stat is not None:
-                parents[int(pid)] = stat
-        known = {pid for pid, _ in self.seen} | {self.root}
-        changed = True
-        while changed:
-            changed = False
-            for pid, (ppid, start) in parents.items():
-                if pid not in known and ppid in known:
-                    known.add(pid)
-                    changed = True
-                if pid in known and (pid, start) not in self.seen:
-                    try:
-                        with open(f"/proc/{pid}/cmdline", "rb") as f:
-                            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-                    except OSError:
-                        continue
-                    self.seen[(pid, start)] = f"{pid}: {cmdline[:160]}"
+        stats = _stats()
+        for pid in process_tree({pid for pid, _ in self.seen} | {self.root}, stats):
+            start = stats[pid][1] if pid in stats else None
+            if start is None or (pid, start) in self.seen:
+                continue
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            self.seen[(pid, start)] = f"{pid}: {cmdline[:160]}"
 
     def alive(self) -> list[str]:
         return [line for (pid, start), line in self.seen.items()
-                if (stat := self._stat(str(pid))) is not None and stat[1] == start]
+                if (stat := _stat(pid)) is not None and stat[1] == start]
 
     def assert_all_gone(self, timeout: float = 10.0) -> None:
         self._stop.set()
