@@ -188,18 +188,6 @@ class GatedProvider:
             raise SandboxUnavailable(str(exc)) from None
 
 
-def client_address(request: Any, trust_proxy: bool) -> str:
-    """The visitor's address: the connection's, or the first ``X-Forwarded-For`` hop behind a trusted proxy.
-
-    Only trusted on Spaces or when the operator says the app sits behind a proxy (``AGENT_TRUST_PROXY``): anyone
-    can send the header, so elsewhere it would let one visitor pose as many. (The guardrails' per-address budget
-    uses the same rule: ``webui.visitors.request_address``.)
-    """
-    from webui.visitors import request_address
-
-    return request_address(request, trust_proxy)
-
-
 def local_capacity() -> int:
     """How many local sandboxes this machine holds: about 1 GiB of memory each, at most 4 per core, 2 to 20."""
     try:

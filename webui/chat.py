@@ -32,13 +32,12 @@ from agent.config import is_public
 from agent.events import Done, SandboxStatus, ToolFinished, UsageUpdate
 from agent.presenter import stopped_title
 from agent.turn import Turn
-from webui.admission import client_address
 from webui.limits import InputLimits, model_problem
 from webui.pacing import Pacer
 from webui.render import STOPPED_MARK, STOPPED_NOTE, TurnRenderer
 from webui.sessions import BrowserSession, SessionRegistry
 from webui.status import safe_usage, sandbox_line, usage_line
-from webui.visitors import Visitors
+from webui.visitors import Visitors, request_address
 from webui.workspace import find_served_port
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ class ChatController:
 
     def client(self, request: gr.Request | None) -> str:
         """The visitor's address, for the per-visitor sandbox cap."""
-        return client_address(request, self.registry.policy.trust_proxy)
+        return request_address(request, self.registry.policy.trust_proxy)
 
     def refusal(self, text: str, model: str | None, api_key: str | None) -> str | None:
         """Why this message is not sent to the model (too long, a model not offered on the operator's key)."""

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def request_address(request: Any, trust_proxy: bool) -> str:
-    """The visitor: the connection's address, or the first ``X-Forwarded-For`` hop when a trusted proxy sits in
-    front. An IPv6 address stands for its /64 network: one home or phone line gets a whole /64, so counting single
+    """The visitor (for the sandbox caps, the daily budget and the log): the connection's address, or the first
+    ``X-Forwarded-For`` hop when a trusted proxy sits in front — only on Spaces or with ``AGENT_TRUST_PROXY``, as
+    anyone can send the header and would otherwise pose as many visitors. An IPv6 address stands for its /64 network: one home or phone line gets a whole /64, so counting single
     addresses would let one visitor be billions (caps and daily budgets per address)."""
     if request is None:
         return ""

@@ -20,11 +20,11 @@ from agent.config import is_loopback_host
 from agent.downloads import DownloadCaps
 from agent.presenter import count_of
 from agent.sandbox import SandboxUnavailable
-from webui.admission import client_address
 from webui.downloads import DownloadDesk
 from webui.limits import human_size
 from webui.safety import inline_code  # file names come from the sandbox: never markup
 from webui.sessions import BrowserSession, SessionRegistry
+from webui.visitors import request_address
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class WorkspaceActions:
     def _session(self, request: gr.Request, create: bool = False) -> BrowserSession | None:
         key = getattr(request, "session_hash", None)
         if create and key:
-            return self.registry.open(key, client_address(request, self.registry.policy.trust_proxy))
+            return self.registry.open(key, request_address(request, self.registry.policy.trust_proxy))
         return self.registry.get(key)
 
     async def upload(self, files: list[str] | str | None, request: gr.Request) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 from agent.session import AgentSession
 from tests.browser.conftest import base_settings
 from tests.browser.fakes import FakeProvider
-from webui.admission import Caps, LocalSlots, RefusalKind, client_address
+from webui.admission import Caps, LocalSlots, RefusalKind
 from webui.resume import GONE_FILE, read_stored, secret_matches, shown_history, transcript_turns
+from webui.visitors import request_address
 
 
 def _history(tmp: Path) -> list[dict]:
@@ -87,6 +88,6 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy():
         headers = {"x-forwarded-for": "198.51.100.7, 10.0.0.1"}
         client = type("C", (), {"host": "127.0.0.1"})()
 
-    assert client_address(Request(), trust_proxy=False) == "127.0.0.1"
-    assert client_address(Request(), trust_proxy=True) == "198.51.100.7"
-    assert client_address(None, trust_proxy=True) == ""
+    assert request_address(Request(), trust_proxy=False) == "127.0.0.1"
+    assert request_address(Request(), trust_proxy=True) == "198.51.100.7"
+    assert request_address(None, trust_proxy=True) == ""
