@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from agent.presenter import count_of
 from tests.support.claude_script import (
     Block,
     RecordedRequest,
@@ -197,7 +198,7 @@ def demo_responder(req: RecordedRequest) -> Response:
                 if isinstance(b, dict) and b.get("type") == "tool_result"]
         # what the tool printed, without the agent's note to the model about what the person was shown
         last = re.sub(r"(?m)^\[displayed to the user[^\]\n]*\]\n?", "", seen[-1]).strip() if seen else ""
-        summary = f"Done — I used {sum(len(s) for s in plan)} tool call(s)."
+        summary = f"Done — I used {count_of(sum(len(s) for s in plan), 'tool call')}."
         if last:
             summary += f" The last result began with:\n\n```\n{last[:300]}\n```"
     words = summary.split(" ")
